@@ -1,0 +1,68 @@
+// The one lifecycle every program shares, written once:
+//   parse flags and config -> validate -> bind -> serve
+//   SIGHUP: re-read config and lists; an invalid one is refused, the old kept
+//   SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0
+//
+// A program supplies a Program: its name and defaults, and configure(), which
+// reads its own keys and returns the decider for them. Thin main.cpp files
+// just call run().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/clock.h"
+#include "daemon/config.h"
+#include "policy/decider.h"
+#include "redis/client.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace proto::metrics {
+class Registry;
+}
+
+namespace proto::daemon {
+
+struct ProgramInfo {
+    std::string name;            // "policyd-greylist"
+    std::string summary;         // one line for --help
+    std::string default_listen;  // "inet:127.0.0.1:10023"
+    bool uses_redis = true;
+    std::string commands_help;   // operator subcommands, for --help ("" if none)
+};
+
+// What configure() and commands get to work with.
+struct Runtime {
+    boost::asio::io_context& io;
+    metrics::Registry& metrics;
+    const Clock& clock;
+    redis::Client* redis;  // null if the program does not use Redis, or in a command
+    redis::Url redis_url;
+    std::chrono::milliseconds redis_timeout;  // per-call deadline for deciders
+    bool check_only = false;                  // --check-config: validate, touch nothing
+};
+
+class Program {
+public:
+    virtual ~Program() = default;
+    virtual const ProgramInfo& info() const = 0;
+
+    // Read this program's keys (common keys are already consumed) and load the
+    // files they name. Throw config::ConfigError on any problem. Runs at start
+    // and at every SIGHUP; must not disturb the decider that is serving.
+    virtual std::shared_ptr<policy::Decider> configure(config::Reader& reader, Runtime& rt) = 0;
+
+    // Operator subcommand (the positional arguments), run after configure()
+    // with rt.redis null; use redis::command_sync(rt.redis_url, ...). Returns
+    // the exit status.
+    virtual int command(const std::vector<std::string>& args, Runtime& rt);
+};
+
+// Parse argv, run the program's lifecycle, return the exit status.
+int run(int argc, char** argv, Program& program);
+
+}  // namespace proto::daemon
