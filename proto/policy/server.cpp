@@ -65,6 +65,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           registry(r),
           decider_source(std::move(d)),
           open(r.gauge("policy_connections_open", "Open policy connections")),
+          in_flight(r.gauge("policy_requests_in_flight", "Requests waiting for a decision")),
           accepted(r.counter("policy_connections_total", "Accepted policy connections")),
           refused(r.counter("policy_connections_refused_total",
                             "Connections closed at once because max_connections was reached")),
@@ -90,6 +91,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     Clock::time_point last_refusal_log{};
 
     metrics::Gauge& open;
+    metrics::Gauge& in_flight;
     metrics::Counter& accepted;
     metrics::Counter& refused;
     metrics::Counter& malformed;
@@ -223,6 +225,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             if (!request) break;
             auto started = Clock::now();
             c->deciding = true;
+            in_flight.inc();
             c->deadline = started + options.decision_timeout;
             std::optional<Decision> decision;
             try {
@@ -234,17 +237,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                            {{"error", e.what()}, {"queue_id", request->get("queue_id")}});
             }
             c->deciding = false;
+            in_flight.dec();
             if (!decision || c->closed) break;
             auto took = Clock::now() - started;
+            // One place counts, measures, logs and writes each answered request.
+            action_counter(decision->action.keyword()).inc();
+            latency.observe(std::chrono::duration<double>(took).count());
+            if (options.log_decisions) log_decision(*request, *decision, took);
             reply.assign("action=");
             reply += decision->action.to_string();
             reply += "\n\n";
             auto [ec, n] = co_await asio::async_write(c->socket, asio::buffer(reply), use_nothrow);
             if (ec) break;
-            // One place counts, measures and logs each answered request.
-            action_counter(decision->action.keyword()).inc();
-            latency.observe(std::chrono::duration<double>(took).count());
-            if (options.log_decisions) log_decision(*request, *decision, took);
             c->deadline = Clock::now() + options.idle_timeout;
         }
         c->close();

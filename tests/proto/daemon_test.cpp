@@ -1,0 +1,168 @@
+// The shared daemon lifecycle, through a real binary built on
+// proto::daemon::run: flags, --check-config, SIGHUP reload (valid and
+// invalid), SIGTERM drain with a request in flight, JSON logs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "support/policy_conn.h"
+#include "support/process.h"
+
+using namespace std::chrono_literals;
+using testsupport::PolicyConn;
+using testsupport::Process;
+using testsupport::rcpt_request;
+using testsupport::run;
+
+namespace {
+
+class DaemonTest : public ::testing::Test {
+protected:
+    void start(const std::string& config_json, std::vector<std::string> extra = {}) {
+        dir_.write("config.json", config_json);
+        port_ = testsupport::free_port();
+        std::vector<std::string> argv = {TEST_POLICYD, "--config", dir_.file("config.json"),
+                                         "--listen", "inet:127.0.0.1:" + std::to_string(port_)};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        daemon_ = Process(argv, dir_.file("log"));
+        testsupport::wait_for_tcp("127.0.0.1", port_);
+    }
+
+    bool log_contains(const std::string& text, std::chrono::milliseconds within = 5s) {
+        auto end = std::chrono::steady_clock::now() + within;
+        while (std::chrono::steady_clock::now() < end) {
+            if (testsupport::read_file(dir_.file("log")).find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(5ms);
+        }
+        return false;
+    }
+
+    testsupport::TempDir dir_;
+    Process daemon_;
+    int port_ = 0;
+};
+
+}  // namespace
+
+TEST_F(DaemonTest, VersionHelpAndBadFlags) {
+    auto v = run({TEST_POLICYD, "--version"});
+    EXPECT_EQ(v.exit_code, 0);
+    EXPECT_EQ(v.output.rfind("test-policyd ", 0), 0u) << v.output;
+    auto h = run({TEST_POLICYD, "--help"});
+    EXPECT_EQ(h.exit_code, 0);
+    EXPECT_NE(h.output.find("--check-config"), std::string::npos);
+    auto bad = run({TEST_POLICYD, "--no-such-flag"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.output.find("unknown option --no-such-flag"), std::string::npos);
+    auto missing = run({TEST_POLICYD, "--listen"});
+    EXPECT_EQ(missing.exit_code, 2);
+}
+
+TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
+    dir_.write("ok.json", R"({"answer": "REJECT nope", "max_connections": 10, "idle_timeout": "10m"})");
+    auto ok = run({TEST_POLICYD, "--config", dir_.file("ok.json"), "--check-config"});
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("configuration OK"), std::string::npos);
+
+    struct Case {
+        std::string json;
+        std::string expect;
+    };
+    for (const auto& c : std::vector<Case>{
+             {R"({"answr": "OK"})", "\"answr\": unknown key"},
+             {R"({"answer": "MAYBE"})", "\"answer\""},
+             {R"({"max_connections": 0})", "\"max_connections\""},
+             {R"({"listen": "inet:nohost"})", "\"listen\""},
+             {R"({"log_format": "xml"})", "\"log_format\""},
+             {R"({"unix_socket_mode": "999"})", "\"unix_socket_mode\""},
+             {R"({"answer": )", "parse error"},
+             {R"([1,2])", "expected a JSON object"},
+         }) {
+        dir_.write("bad.json", c.json);
+        auto res = run({TEST_POLICYD, "--config", dir_.file("bad.json"), "--check-config"});
+        EXPECT_EQ(res.exit_code, 1) << c.json;
+        EXPECT_NE(res.output.find(c.expect), std::string::npos) << c.json << " -> " << res.output;
+    }
+    auto nofile = run({TEST_POLICYD, "--config", dir_.file("absent.json"), "--check-config"});
+    EXPECT_EQ(nofile.exit_code, 1);
+    EXPECT_NE(nofile.output.find("cannot open"), std::string::npos);
+}
+
+TEST_F(DaemonTest, RunsWithNoConfigFile) {
+    int port = testsupport::free_port();
+    Process p({TEST_POLICYD, "--listen", "127.0.0.1:" + std::to_string(port)}, dir_.file("log"));
+    testsupport::wait_for_tcp("127.0.0.1", port);
+    PolicyConn c("127.0.0.1", port);
+    EXPECT_EQ(c.ask(rcpt_request()), "DUNNO");
+    EXPECT_EQ(WEXITSTATUS(p.stop()), 0);
+}
+
+TEST_F(DaemonTest, SighupReloadsWithoutDroppingConnections) {
+    start(R"({"answer": "DUNNO"})");
+    PolicyConn c("127.0.0.1", port_);
+    ASSERT_EQ(c.ask(rcpt_request()), "DUNNO");
+    dir_.write("config.json", R"({"answer": "REJECT reloaded"})");
+    daemon_.signal(SIGHUP);
+    ASSERT_TRUE(log_contains("configuration reloaded"));
+    EXPECT_EQ(c.ask(rcpt_request()), "REJECT reloaded");  // same connection
+}
+
+TEST_F(DaemonTest, InvalidReloadIsRefusedAndOldConfigKept) {
+    start(R"({"answer": "OK"})");
+    PolicyConn c("127.0.0.1", port_);
+    ASSERT_EQ(c.ask(rcpt_request()), "OK");
+    dir_.write("config.json", R"({"answer": "NOT_AN_ACTION"})");
+    daemon_.signal(SIGHUP);
+    ASSERT_TRUE(log_contains("reload refused"));
+    EXPECT_EQ(c.ask(rcpt_request()), "OK");
+    EXPECT_TRUE(daemon_.running());
+    dir_.write("config.json", R"({"answer": "OK", "surprise": 1})");
+    daemon_.signal(SIGHUP);
+    ASSERT_TRUE(log_contains("\"surprise\": unknown key"));
+    EXPECT_EQ(c.ask(rcpt_request()), "OK");
+}
+
+TEST_F(DaemonTest, SigtermDrainsInFlightRequestAndExitsZero) {
+    start(R"({"answer": "OK"})");
+    PolicyConn inflight("127.0.0.1", port_);
+    PolicyConn idle("127.0.0.1", port_);
+    ASSERT_EQ(idle.ask(rcpt_request()), "OK");
+    auto req = rcpt_request({{"test_delay_ms", "700"}});
+    std::string wire;
+    for (auto& [k, v] : req) wire += k + "=" + v + "\n";
+    inflight.send_raw(wire + "\n");
+    ASSERT_TRUE(log_contains("deciding slowly"));
+    daemon_.signal(SIGTERM);
+    EXPECT_TRUE(idle.closed_by_peer(3s));
+    EXPECT_EQ(inflight.read_reply(5s), "action=OK\n\n");
+    int status = daemon_.wait(10s);
+    ASSERT_NE(status, -1);
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_TRUE(log_contains("stopped"));
+}
+
+TEST_F(DaemonTest, JsonDecisionLog) {
+    start(R"({"answer": "DEFER_IF_PERMIT wait"})", {"--log-format", "json"});
+    PolicyConn c("127.0.0.1", port_);
+    ASSERT_EQ(c.ask(rcpt_request({{"queue_id", "Q1"}})), "DEFER_IF_PERMIT wait");
+    ASSERT_TRUE(log_contains("\"msg\":\"decision\""));
+    std::istringstream lines(testsupport::read_file(dir_.file("log")));
+    std::string line;
+    bool found = false;
+    while (std::getline(lines, line)) {
+        auto j = nlohmann::json::parse(line);  // every line is valid JSON
+        if (j.value("msg", "") == "decision") {
+            EXPECT_EQ(j["queue_id"], "Q1");
+            EXPECT_EQ(j["action"], "DEFER_IF_PERMIT wait");
+            EXPECT_EQ(j["client"], "192.0.2.10");
+            EXPECT_TRUE(j["latency_ms"].is_number());
+            found = true;
+        }
+    }
+    EXPECT_TRUE(found);
+}
