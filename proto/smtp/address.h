@@ -1,0 +1,45 @@
+// SMTP envelope addresses (RFC 5321 4.1.2): the Mailbox inside a Path.
+//
+// Pure parsing, no I/O. A quoted local part is returned decoded (quotes and
+// backslash escapes removed), which is how Postfix and Dovecot look it up;
+// callers that build file names from it must validate it again for their own
+// purpose (see delivery-maildir's local-part checks).
+//
+// Limits (RFC 5321 4.5.3.1): local part 64 octets, domain 255, path 256.
+// Only ASCII is accepted: we do not offer SMTPUTF8.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace proto::smtp {
+
+struct Address {
+    std::string local;   // decoded local part
+    std::string domain;  // as sent (callers fold case); may be an address literal "[1.2.3.4]"
+
+    bool empty() const { return local.empty() && domain.empty(); }
+    // local@domain, re-quoting the local part when it is not a dot-atom.
+    std::string to_string() const;
+};
+
+struct AddressLimits {
+    std::size_t max_local = 64;    // RFC 5321 4.5.3.1.1
+    std::size_t max_domain = 255;  // RFC 5321 4.5.3.1.2
+};
+
+// Parse "local@domain" (no angle brackets). On failure returns nullopt and, if
+// error is given, sets a short reason.
+std::optional<Address> parse_mailbox(std::string_view text, std::string* error = nullptr,
+                                     AddressLimits limits = {});
+
+// RFC 5321 Domain: dot-separated labels of letters, digits and hyphens, or an
+// address literal in brackets.
+bool valid_domain(std::string_view domain);
+
+// True if local can be written as a dot-atom (RFC 5321 Dot-string).
+bool is_dot_string(std::string_view local);
+
+}  // namespace proto::smtp
