@@ -29,7 +29,29 @@ int Program::command(const std::vector<std::string>& args, Runtime&) {
     return 2;
 }
 
+std::unique_ptr<Service> Program::make_service(Runtime&, const policy::ServerOptions&) {
+    return nullptr;
+}
+
 namespace {
+
+// The default service: the policy protocol, answered by the current decider.
+class PolicyService final : public Service {
+public:
+    PolicyService(asio::io_context& io, const policy::ServerOptions& options,
+                  metrics::Registry& registry, policy::Server::DeciderSource decider)
+        : server_(io, options, registry, std::move(decider)) {}
+    void listen(const net::Endpoint& where) override { server_.listen(where); }
+    void update_options(const policy::ServerOptions& options) override {
+        server_.update_options(options);
+    }
+    void drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) override {
+        server_.drain(timeout, std::move(on_drained));
+    }
+
+private:
+    policy::Server server_;
+};
 
 struct Flags {
     std::optional<std::string> config_path;
@@ -269,10 +291,14 @@ int run(int argc, char** argv, Program& program) {
         log::fatal("--milter: the milter front end is not available in this build");
 
     std::shared_ptr<policy::Decider> decider = current.decider;
-    policy::Server server(io, current.common.server, registry, [&decider] { return decider; });
+    program.commit();
+    std::unique_ptr<Service> server = program.make_service(rt, current.common.server);
+    if (!server)
+        server = std::make_unique<PolicyService>(io, current.common.server, registry,
+                                                 [&decider] { return decider; });
     std::unique_ptr<metrics::MetricsServer> metrics_server;
     try {
-        for (const auto& where : current.common.listen) server.listen(where);
+        for (const auto& where : current.common.listen) server->listen(where);
         if (current.common.metrics)
             metrics_server = std::make_unique<metrics::MetricsServer>(io, *current.common.metrics,
                                                                       registry);
@@ -301,8 +327,9 @@ int run(int argc, char** argv, Program& program) {
                     if (next.common.listen != current.common.listen)
                         log::warning("listen addresses change only on restart");
                     log::set_format(next.common.log_format);
-                    server.update_options(next.common.server);
+                    server->update_options(next.common.server);
                     decider = next.decider;
+                    program.commit();
                     current = std::move(next);
                     reloads.inc();
                     log::info("configuration reloaded");
@@ -317,7 +344,7 @@ int run(int argc, char** argv, Program& program) {
             if (stopping) return;
             stopping = true;
             log::info("draining: no new connections, finishing requests in flight");
-            server.drain(current.common.drain_timeout, [&] {
+            server->drain(current.common.drain_timeout, [&] {
                 if (metrics_server) metrics_server->stop();
                 if (redis_client) redis_client->stop();
                 signals.cancel();

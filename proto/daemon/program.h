@@ -5,7 +5,8 @@
 //
 // A program supplies a Program: its name and defaults, and configure(), which
 // reads its own keys and returns the decider for them. Thin main.cpp files
-// just call run().
+// just call run(). A program that speaks another protocol (LMTP) supplies its
+// own Service instead of a decider and keeps the same lifecycle.
 #pragma once
 
 #include <memory>
@@ -15,6 +16,7 @@
 #include "daemon/clock.h"
 #include "daemon/config.h"
 #include "policy/decider.h"
+#include "policy/server.h"
 #include "redis/client.h"
 
 namespace boost::asio {
@@ -46,6 +48,21 @@ struct Runtime {
     bool check_only = false;                  // --check-config: validate, touch nothing
 };
 
+// A server for a protocol other than the policy protocol. run() still owns
+// flags, config, metrics, privileges, SIGHUP and SIGTERM; the service owns its
+// listeners and connections, with the same contract as policy::Server.
+class Service {
+public:
+    virtual ~Service() = default;
+    // Bind now; throws std::system_error naming the address.
+    virtual void listen(const net::Endpoint& where) = 0;
+    // Common options changed by a reload (not unix_mode).
+    virtual void update_options(const policy::ServerOptions& options) = 0;
+    // Stop accepting, finish work in flight, call on_drained once (at the
+    // latest after timeout, closing the rest hard).
+    virtual void drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) = 0;
+};
+
 class Program {
 public:
     virtual ~Program() = default;
@@ -60,6 +77,18 @@ public:
     // with rt.redis null; use redis::command_sync(rt.redis_url, ...). Returns
     // the exit status.
     virtual int command(const std::vector<std::string>& args, Runtime& rt);
+
+    // Serve another protocol: called once, after the first configure(), with
+    // the common server options. The default (nullptr) serves the policy
+    // protocol with configure()'s decider; a program that returns a service
+    // may return a null decider from configure().
+    virtual std::unique_ptr<Service> make_service(Runtime& rt,
+                                                  const policy::ServerOptions& options);
+
+    // The configuration built by the last configure() passed every check
+    // (including unknown keys) and takes effect now: at start and after each
+    // accepted SIGHUP. Programs without a decider switch their state here.
+    virtual void commit() {}
 };
 
 // Parse argv, run the program's lifecycle, return the exit status.
