@@ -1,0 +1,9 @@
+// policyd-greylist: greylisting policy service for Postfix, state in Redis.
+// All logic is in greylist_lib; see program.h and docs/greylist.md.
+#include "daemon/program.h"
+#include "program.h"
+
+int main(int argc, char** argv) {
+    greylist::GreylistProgram program;
+    return proto::daemon::run(argc, argv, program);
+}

@@ -1,0 +1,181 @@
+// The Redis greylist store and the key layout; see redis_store.h, store.h.
+#include "redis_store.h"
+
+namespace greylist {
+
+namespace {
+
+// Addresses longer than this are stored as a hash: keys stay small and a
+// hostile 8 KiB sender cannot make 8 KiB keys. RFC 5321 4.5.3.1.3: a path is
+// at most 256 octets.
+constexpr std::size_t kMaxClearAddress = 256;
+
+// KEYS[1] triplet, KEYS[2] client.
+// ARGV: now, delay, retry_window, max_age, auto_whitelist_clients, interval.
+// Returns {verdict, seconds, client_now_whitelisted} with verdict
+// 0 new, 1 early retry, 2 passed, 3 known, 4 client whitelisted.
+constexpr const char* kScript = R"lua(
+local now = tonumber(ARGV[1])
+local delay = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local max_age = tonumber(ARGV[4])
+local awl = tonumber(ARGV[5])
+local interval = tonumber(ARGV[6])
+
+local c = redis.call('HMGET', KEYS[2], 'n', 'l', 'a')
+local count = tonumber(c[1]) or 0
+local last = tonumber(c[2])
+local due = last == nil or now >= last + interval or last > now
+if c[3] == '1' or (awl > 0 and count >= awl) then
+  if due then
+    redis.call('HSET', KEYS[2], 'n', count + 1, 'l', now)
+    redis.call('EXPIRE', KEYS[2], max_age)
+  end
+  return {4, count, 0}
+end
+
+local v = tonumber(redis.call('GET', KEYS[1]))
+if v then
+  if v < 0 then
+    if now + v <= max_age then
+      redis.call('SET', KEYS[1], -now, 'EX', max_age)
+      return {3, 0, 0}
+    end
+  else
+    local age = now - v
+    if age < 0 then age = 0 end
+    if age <= window then
+      if age < delay then
+        return {1, delay - age, 0}
+      end
+      redis.call('SET', KEYS[1], -now, 'EX', max_age)
+      local reached = 0
+      if awl > 0 and due then
+        count = count + 1
+        redis.call('HSET', KEYS[2], 'n', count, 'l', now)
+        redis.call('EXPIRE', KEYS[2], max_age)
+        if count == awl then reached = 1 end
+      end
+      return {2, age, reached}
+    end
+  end
+end
+redis.call('SET', KEYS[1], now, 'EX', window)
+return {0, delay, 0}
+)lua";
+
+void append_address(std::string& out, std::string_view address) {
+    if (address.empty()) {
+        out += "<>";
+    } else if (address.size() > kMaxClearAddress) {
+        out += '#';
+        out += KeyedHash().hex(address);
+    } else {
+        out += address;
+    }
+}
+
+}  // namespace
+
+std::string_view to_string(Verdict v) {
+    switch (v) {
+        case Verdict::new_triplet: return "new";
+        case Verdict::early_retry: return "early_retry";
+        case Verdict::passed: return "passed";
+        case Verdict::known: return "known";
+        case Verdict::client_whitelisted: return "client_whitelisted";
+    }
+    return "unknown";
+}
+
+std::string StoreKeys::tag(std::string_view client_key) const {
+    std::string out;
+    out.reserve(prefix_.size() + 24 + client_key.size());
+    out += prefix_;
+    out += ":?:{";
+    out += privacy_ ? privacy_->hex(client_key) : std::string(client_key);
+    out += '}';
+    return out;
+}
+
+std::string StoreKeys::triplet(const Triplet& t) const {
+    std::string key = tag(t.client);
+    key[prefix_.size() + 1] = 't';
+    key += ':';
+    if (privacy_) {
+        std::string both;
+        both.reserve(t.sender.size() + 1 + t.recipient.size());
+        both += t.sender;
+        both += '\0';  // cannot occur in either address
+        both += t.recipient;
+        key += privacy_->hex(both);
+    } else {
+        append_address(key, t.sender);
+        key += '/';
+        append_address(key, t.recipient);
+    }
+    return key;
+}
+
+std::string StoreKeys::client(std::string_view client_key) const {
+    std::string key = tag(client_key);
+    key[prefix_.size() + 1] = 'c';
+    return key;
+}
+
+const proto::redis::Script& RedisGreylistStore::script() {
+    static const proto::redis::Script s{kScript};
+    return s;
+}
+
+RedisGreylistStore::RedisGreylistStore(proto::redis::Client& client, StoreKeys keys, Rules rules,
+                                       std::chrono::milliseconds deadline)
+    : client_(client),
+      keys_(std::move(keys)),
+      rules_(rules),
+      deadline_(deadline),
+      delay_(std::to_string(rules.delay)),
+      window_(std::to_string(rules.retry_window)),
+      max_age_(std::to_string(rules.max_age)),
+      awl_(std::to_string(rules.auto_whitelist_clients)),
+      awl_interval_(std::to_string(rules.auto_whitelist_interval)) {}
+
+boost::asio::awaitable<StoreResult> RedisGreylistStore::check(const Triplet& triplet,
+                                                              std::int64_t now) {
+    using proto::redis::Reply;
+    // Built outside the co_await expression: GCC 12 miscompiles braced lists there.
+    std::vector<std::string> keys;
+    keys.reserve(2);
+    keys.push_back(keys_.triplet(triplet));
+    keys.push_back(keys_.client(triplet.client));
+    std::vector<std::string> args;
+    args.reserve(6);
+    args.push_back(std::to_string(now));
+    args.push_back(delay_);
+    args.push_back(window_);
+    args.push_back(max_age_);
+    args.push_back(awl_);
+    args.push_back(awl_interval_);
+    auto result = co_await client_.eval(script(), std::move(keys), std::move(args), deadline_);
+    StoreResult out;
+    if (!result.ok()) {
+        out.error = result.failure != proto::redis::Failure::none ? result.error
+                                                                  : "redis: " + result.reply.str;
+        co_return out;
+    }
+    const Reply& r = result.reply;
+    if (r.type != Reply::Type::array || r.elements.size() != 3 ||
+        r.elements[0].type != Reply::Type::integer || r.elements[1].type != Reply::Type::integer ||
+        r.elements[0].integer < 0 || r.elements[0].integer > 4) {
+        out.error = "redis: unexpected reply from the greylist script";
+        co_return out;
+    }
+    Outcome o;
+    o.verdict = static_cast<Verdict>(r.elements[0].integer);
+    o.seconds = r.elements[1].integer;
+    o.client_now_whitelisted = r.elements[2].type == Reply::Type::integer && r.elements[2].integer;
+    out.outcome = o;
+    co_return out;
+}
+
+}  // namespace greylist
