@@ -146,4 +146,25 @@ bool Action::refuses() const {
     }
 }
 
+ActionParse parse_reply(std::string_view block) {
+    std::optional<std::string_view> action;
+    std::size_t pos = 0;
+    while (pos < block.size()) {
+        auto nl = block.find('\n', pos);
+        if (nl == std::string_view::npos) break;
+        auto line = block.substr(pos, nl - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos = nl + 1;
+        if (line.empty()) break;
+        if (line.starts_with("action=")) {
+            if (action) return {std::nullopt, "more than one action in reply"};
+            action = line.substr(7);
+        } else if (line.find('=') == std::string_view::npos) {
+            return {std::nullopt, "malformed reply line"};
+        }
+    }
+    if (!action) return {std::nullopt, "reply without action"};
+    return parse_action(*action);
+}
+
 }  // namespace proto::policy

@@ -58,4 +58,8 @@ struct ActionParse {
 // Parse the value of an "action=" attribute (or a configured action string).
 ActionParse parse_action(std::string_view value);
 
+// Parse a policy reply block ("action=...\n[other=...\n]\n") into an
+// action; nullopt + error when it is not exactly one valid action.
+ActionParse parse_reply(std::string_view block);
+
 }  // namespace proto::policy

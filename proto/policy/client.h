@@ -54,8 +54,4 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
-// Parse a reply block ("action=...\n[other=...\n]\n") into an action;
-// nullopt + error when it is not a valid reply.
-ActionParse parse_reply(std::string_view block);
-
 }  // namespace proto::policy

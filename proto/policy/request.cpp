@@ -54,7 +54,9 @@ bool RequestParser::finish_line(std::string_view line) {
                   c == '_' || c == '-' || c == '.';
         if (!ok) return false;
     }
-    if (line.find('\0') != std::string_view::npos) return false;
+    // NUL or a stray CR cannot come from Postfix; refusing them keeps every
+    // accepted request identical after a serialize/parse round trip.
+    if (line.find_first_of(std::string_view("\0\r", 2)) != std::string_view::npos) return false;
     request_.append(name, line.substr(eq + 1));
     return true;
 }

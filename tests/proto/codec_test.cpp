@@ -135,7 +135,7 @@ TEST(RequestParser, RequestSizeLimit) {
 
 TEST(RequestParser, MalformedInputs) {
     for (const std::string& bad : std::vector<std::string>{"\n", "noequals\n\n", "=value\n\n", "sp ace=v\n\n",
-                            std::string("a=b\0c\n\n", 7), "na\xffme=v\n\n"}) {
+                            std::string("a=b\0c\n\n", 7), "na\xffme=v\n\n", "a=b\rc\n\n", "a=b\r\r\n\n"}) {
         RequestParser p;
         EXPECT_EQ(p.feed(bad).status, ParseStatus::error) << bad;
         EXPECT_FALSE(p.error().empty());
