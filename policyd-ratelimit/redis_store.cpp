@@ -1,0 +1,154 @@
+// RateStore on Redis. See redis_store.h.
+#include "redis_store.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace ratelimit {
+
+namespace asio = boost::asio;
+using proto::redis::Reply;
+
+namespace {
+
+// KEYS: the buckets. ARGV[1]: now (ms). Then five per bucket: limit,
+// window (ms), cost, consume (0/1), enforce (0/1).
+// Numbers are stored with %.17g: Lua numbers are doubles and Redis would
+// otherwise keep only 14 digits of them. The level drains at limit/window
+// per ms; a `now` behind the stored time (another host's clock) drains
+// nothing and never moves the time back.
+const proto::redis::Script& apply_script() {
+    static const proto::redis::Script script(R"lua(
+local now = tonumber(ARGV[1])
+local n = #KEYS
+local level, stamp, refused = {}, {}, {}
+local first = 0
+for i = 1, n do
+  local a = 1 + (i - 1) * 5
+  local limit = tonumber(ARGV[a + 1])
+  local window = tonumber(ARGV[a + 2])
+  local cost = tonumber(ARGV[a + 3])
+  local v = redis.call('HMGET', KEYS[i], 'l', 't')
+  local l = tonumber(v[1]) or 0
+  local t = tonumber(v[2]) or now
+  if now > t then
+    l = l - (now - t) * limit / window
+    if l < 0 then l = 0 end
+    t = now
+  end
+  level[i] = l
+  stamp[i] = t
+  if cost > 0 and l + cost > limit then
+    refused[i] = true
+    if first == 0 and ARGV[a + 5] == '1' then first = i end
+  end
+end
+local out = {first}
+for i = 1, n do
+  local a = 1 + (i - 1) * 5
+  if refused[i] then
+    if ARGV[a + 5] ~= '1' then out[#out + 1] = i end
+  elseif first == 0 and ARGV[a + 4] == '1' then
+    local cost = tonumber(ARGV[a + 3])
+    if cost > 0 then
+      local limit = tonumber(ARGV[a + 1])
+      local window = tonumber(ARGV[a + 2])
+      local l = level[i] + cost
+      redis.call('HSET', KEYS[i], 'l', string.format('%.17g', l), 't', string.format('%.17g', stamp[i]))
+      redis.call('PEXPIRE', KEYS[i], math.ceil(l * window / limit) + 1000)
+    end
+  end
+end
+return out
+)lua");
+    return script;
+}
+
+}  // namespace
+
+asio::awaitable<ApplyResult> RedisRateStore::apply(std::vector<BucketCall> calls,
+                                                   std::int64_t now_ms) {
+    ApplyResult out;
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+    keys.reserve(calls.size());
+    args.reserve(1 + 5 * calls.size());
+    args.push_back(std::to_string(now_ms));
+    for (auto& c : calls) {
+        keys.push_back(std::move(c.key));
+        args.push_back(std::to_string(c.limit));
+        args.push_back(std::to_string(c.window_ms));
+        args.push_back(std::to_string(c.cost));
+        args.emplace_back(c.consume ? "1" : "0");
+        args.emplace_back(c.enforce ? "1" : "0");
+    }
+    auto result = co_await client_.eval(apply_script(), std::move(keys), std::move(args), timeout_);
+    if (!result.ok()) {
+        out.error = result.failure != proto::redis::Failure::none ? result.error : result.reply.str;
+        co_return out;
+    }
+    const Reply& r = result.reply;
+    if (r.type != Reply::Type::array || r.elements.empty() ||
+        r.elements[0].type != Reply::Type::integer) {
+        out.error = "unexpected reply from the rate script";
+        co_return out;
+    }
+    const auto n = static_cast<long long>(calls.size());
+    auto index = [&](const Reply& e) -> int {
+        if (e.type != Reply::Type::integer || e.integer < 1 || e.integer > n) return -1;
+        return static_cast<int>(e.integer - 1);
+    };
+    if (r.elements[0].integer != 0) {
+        out.refused = index(r.elements[0]);
+        if (out.refused < 0) {
+            out.error = "unexpected reply from the rate script";
+            co_return out;
+        }
+    }
+    for (std::size_t i = 1; i < r.elements.size(); ++i) {
+        int d = index(r.elements[i]);
+        if (d >= 0) out.dry_run_refused.push_back(d);
+    }
+    out.ok = true;
+    co_return out;
+}
+
+double drained_level(double level, std::int64_t at_ms, std::int64_t now_ms, std::int64_t limit,
+                     std::int64_t window_ms) {
+    if (now_ms > at_ms && window_ms > 0)
+        level -= static_cast<double>(now_ms - at_ms) * static_cast<double>(limit) /
+                 static_cast<double>(window_ms);
+    return std::max(level, 0.0);
+}
+
+BucketUsage read_usage(const proto::redis::Url& url, const std::string& key, std::int64_t limit,
+                       std::int64_t window_ms, std::int64_t now_ms) {
+    BucketUsage usage;
+    Reply fields = proto::redis::command_sync(url, {"HMGET", key, "l", "t"});
+    if (fields.is_error()) throw std::runtime_error(fields.str);
+    if (fields.type != Reply::Type::array || fields.elements.size() != 2)
+        throw std::runtime_error("unexpected reply to HMGET");
+    if (fields.elements[0].type != Reply::Type::string) return usage;
+    usage.exists = true;
+    double level = 0;
+    std::int64_t at = now_ms;
+    try {
+        level = std::stod(fields.elements[0].str);
+        if (fields.elements[1].type == Reply::Type::string)
+            at = static_cast<std::int64_t>(std::stod(fields.elements[1].str));
+    } catch (const std::exception&) {
+        throw std::runtime_error("bucket " + key + " holds no rate state");
+    }
+    usage.level = drained_level(level, at, now_ms, limit, window_ms);
+    Reply ttl = proto::redis::command_sync(url, {"PTTL", key});
+    if (ttl.type == Reply::Type::integer) usage.ttl_ms = ttl.integer;
+    return usage;
+}
+
+bool reset_bucket(const proto::redis::Url& url, const std::string& key) {
+    Reply r = proto::redis::command_sync(url, {"DEL", key});
+    if (r.is_error()) throw std::runtime_error(r.str);
+    return r.type == Reply::Type::integer && r.integer > 0;
+}
+
+}  // namespace ratelimit
