@@ -72,7 +72,7 @@ MetricsServer::MetricsServer(asio::io_context& io, const net::Endpoint& where, R
     : impl_(std::make_shared<Impl>(io, registry)) {
     net::bind_acceptor(impl_->acceptor, where, 0600);
     asio::co_spawn(io, impl_->accept_loop(), asio::detached);
-    log::info("metrics at http://" + where.to_string() + "/metrics");
+    log::info("metrics at " + where.to_string() + " (GET /metrics)");
 }
 
 MetricsServer::~MetricsServer() { stop(); }

@@ -1,33 +1,41 @@
 #include "policy/request.h"
 
-#include <algorithm>
+#include <array>
 
 namespace proto::policy {
 
 std::string_view Request::get(std::string_view name) const {
-    for (const auto& [key, value] : attributes_)
-        if (key == name) return value;
+    for (std::size_t i = 0; i < size_; ++i)
+        if (slots_[i].first == name) return slots_[i].second;
     return {};
 }
 
 bool Request::has(std::string_view name) const {
-    return std::any_of(attributes_.begin(), attributes_.end(),
-                       [&](const Attribute& a) { return a.first == name; });
+    for (std::size_t i = 0; i < size_; ++i)
+        if (slots_[i].first == name) return true;
+    return false;
 }
 
 void Request::set(std::string_view name, std::string_view value) {
-    for (auto& [key, val] : attributes_) {
-        if (key == name) {
-            val.assign(value);
+    for (std::size_t i = 0; i < size_; ++i) {
+        if (slots_[i].first == name) {
+            slots_[i].second.assign(value);
             return;
         }
     }
-    attributes_.emplace_back(std::string(name), std::string(value));
+    append(name, value);
+}
+
+void Request::append(std::string_view name, std::string_view value) {
+    if (size_ == slots_.size()) slots_.emplace_back();
+    slots_[size_].first.assign(name);
+    slots_[size_].second.assign(value);
+    ++size_;
 }
 
 std::string Request::serialize() const {
     std::string out;
-    for (const auto& [key, value] : attributes_) {
+    for (const auto& [key, value] : attributes()) {
         out += key;
         out += '=';
         out += value;
@@ -36,6 +44,20 @@ std::string Request::serialize() const {
     out += '\n';
     return out;
 }
+
+namespace {
+
+// Attribute names are short words of letters, digits, '_', '-', '.'.
+constexpr std::array<bool, 256> kNameChars = [] {
+    std::array<bool, 256> t{};
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    t['_'] = t['-'] = t['.'] = true;
+    return t;
+}();
+
+}  // namespace
 
 RequestParser::Result RequestParser::fail(std::string why, std::size_t consumed) {
     failed_ = true;
@@ -47,17 +69,14 @@ bool RequestParser::finish_line(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     auto eq = line.find('=');
     if (eq == std::string_view::npos || eq == 0) return false;
-    auto name = line.substr(0, eq);
-    // Attribute names are short lower-case words; anything else is not Postfix.
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.';
-        if (!ok) return false;
-    }
+    for (char c : line.substr(0, eq))
+        if (!kNameChars[static_cast<unsigned char>(c)]) return false;
+    auto value = line.substr(eq + 1);
     // NUL or a stray CR cannot come from Postfix; refusing them keeps every
     // accepted request identical after a serialize/parse round trip.
-    if (line.find_first_of(std::string_view("\0\r", 2)) != std::string_view::npos) return false;
-    request_.append(name, line.substr(eq + 1));
+    if (value.find('\0') != std::string_view::npos || value.find('\r') != std::string_view::npos)
+        return false;
+    request_.append(line.substr(0, eq), value);
     return true;
 }
 
@@ -67,27 +86,34 @@ RequestParser::Result RequestParser::feed(std::string_view data) {
     std::size_t pos = 0;
     while (pos < data.size()) {
         auto nl = data.find('\n', pos);
-        std::size_t chunk_end = nl == std::string_view::npos ? data.size() : nl + 1;
-        std::size_t chunk = chunk_end - pos;
+        bool whole = nl != std::string_view::npos;
+        std::size_t chunk = (whole ? nl + 1 : data.size()) - pos;
         if (line_.size() + chunk > limits_.max_line)
             return fail("line longer than " + std::to_string(limits_.max_line) + " bytes", pos);
         if (request_bytes_ + chunk > limits_.max_request)
             return fail("request larger than " + std::to_string(limits_.max_request) + " bytes",
                         pos);
         request_bytes_ += chunk;
-        line_.append(data.substr(pos, chunk));
-        pos = chunk_end;
-        if (nl == std::string_view::npos) break;
-
-        std::string_view line(line_);
-        line.remove_suffix(1);  // LF
+        if (!whole) {
+            line_.append(data.substr(pos));
+            return {ParseStatus::need_more, data.size()};
+        }
+        // A line wholly inside this chunk is parsed in place, without copying.
+        std::string_view line;
+        if (line_.empty()) {
+            line = data.substr(pos, chunk - 1);
+        } else {
+            line_.append(data.substr(pos, chunk));
+            line = std::string_view(line_).substr(0, line_.size() - 1);
+        }
+        pos += chunk;
         if (line.empty() || line == "\r") {
             if (request_.empty()) return fail("empty request", pos);
             done_ = true;
             line_.clear();
             return {ParseStatus::done, pos};
         }
-        if (request_.attributes().size() >= limits_.max_attributes)
+        if (request_.size() >= limits_.max_attributes)
             return fail("more than " + std::to_string(limits_.max_attributes) + " attributes", pos);
         if (!finish_line(line)) return fail("malformed attribute line", pos);
         line_.clear();
@@ -97,6 +123,7 @@ RequestParser::Result RequestParser::feed(std::string_view data) {
 
 Request RequestParser::take() {
     Request out = std::move(request_);
+    request_ = Request{};
     reset();
     return out;
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,18 +36,20 @@ public:
     // Replace the value of name, or append it.
     void set(std::string_view name, std::string_view value);
     // Append without looking for an earlier attribute of that name.
-    void append(std::string_view name, std::string_view value) {
-        attributes_.emplace_back(std::string(name), std::string(value));
-    }
-    const std::vector<Attribute>& attributes() const { return attributes_; }
-    void clear() { attributes_.clear(); }
-    bool empty() const { return attributes_.empty(); }
+    void append(std::string_view name, std::string_view value);
+    std::span<const Attribute> attributes() const { return {slots_.data(), size_}; }
+    // Forget the attributes but keep their memory: a connection's parser
+    // reuses one Request, so steady-state parsing allocates nothing.
+    void clear() { size_ = 0; }
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
 
     // Wire form, ending with the empty line. Values must not contain LF.
     std::string serialize() const;
 
 private:
-    std::vector<Attribute> attributes_;
+    std::vector<Attribute> slots_;
+    std::size_t size_ = 0;
 };
 
 enum class ParseStatus { need_more, done, error };
@@ -60,9 +63,14 @@ public:
         std::size_t consumed;  // bytes of the input used; the rest belongs to the next request
     };
 
-    // Consume bytes. On done, take() the request; on error, error() says why and
-    // the parser stays in error until reset().
+    // Consume bytes. On done, request() holds it until the next feed() after
+    // next(); on error, error() says why and the parser stays in error until
+    // reset().
     Result feed(std::string_view data);
+    const Request& request() const { return request_; }
+    // Start the next request, keeping memory for reuse.
+    void next() { reset(); }
+    // Move the finished request out (for callers that keep it).
     Request take();
     void reset();
     const std::string& error() const { return error_; }

@@ -171,8 +171,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
     }
 
-    // Next complete request, or nullopt when the connection is done.
-    asio::awaitable<std::optional<Request>> next_request(Connection& c, std::array<char, 8192>& buf) {
+    // Wait for the next complete request (then in c.parser.request()); false
+    // when the connection is done.
+    asio::awaitable<bool> next_request(Connection& c, std::array<char, 8192>& buf) {
         while (!c.closed) {
             std::string_view data;
             bool from_pending = !c.pending.empty();
@@ -181,7 +182,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 data = c.pending;
             } else {
                 auto [ec, got] = co_await c.socket.async_read_some(asio::buffer(buf), use_nothrow);
-                if (ec) co_return std::nullopt;
+                if (ec) co_return false;
                 n = got;
                 data = std::string_view(buf.data(), n);
             }
@@ -190,13 +191,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 malformed.inc();
                 log::event(log::Level::warning, "malformed request; closing the connection",
                            {{"error", c.parser.error()}});
-                co_return std::nullopt;
+                co_return false;
             }
-            std::string rest(data.substr(result.consumed));
-            c.pending = std::move(rest);
-            if (result.status == ParseStatus::done) co_return c.parser.take();
+            if (from_pending)
+                c.pending.erase(0, result.consumed);
+            else if (result.consumed < n)
+                c.pending.assign(data.substr(result.consumed));
+            if (result.status == ParseStatus::done) co_return true;
         }
-        co_return std::nullopt;
+        co_return false;
     }
 
     void log_decision(const Request& r, const Decision& d, Clock::duration took) {
@@ -221,8 +224,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         std::array<char, 8192> buf;
         std::string reply;
         while (!c->closed && !draining) {
-            auto request = co_await next_request(*c, buf);
-            if (!request) break;
+            c->parser.next();
+            if (!co_await next_request(*c, buf)) break;
+            const Request* request = &c->parser.request();
             auto started = Clock::now();
             c->deciding = true;
             in_flight.inc();
