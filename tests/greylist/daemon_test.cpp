@@ -33,6 +33,8 @@ public:
            const std::string& name = "gl")
         : dir_(dir), name_(name), port_(testsupport::free_port()) {
         config_path_ = dir.file(name + ".json");
+        // `start({})` hands over a JSON null, not an empty object.
+        if (config.is_null()) config = nlohmann::json::object();
         dir.write(name + ".json", config.dump());
         start(redis_url);
     }
