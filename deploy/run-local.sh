@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Install, build and run the whole service on this host, in the foreground:
+# a private Redis on 127.0.0.1:6379 (or the one already answering there), the
+# three policy daemons on their default loopback ports, and delivery-maildir
+# serving LMTP on 127.0.0.1:10024. Ready for Postfix's check_policy_service.
+# Ctrl-C (or SIGTERM) drains and stops everything; SIGHUP reloads the daemons.
+#   STATE_DIR  Redis data, mail and logs (default /var/lib/mailpolicy)
+#   BUILD_DIR  build directory (default: build)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+state=${STATE_DIR:-/var/lib/mailpolicy}
+config=$root/deploy/config
+run_user=mailpolicy
+
+"$root/deploy/install-deps.sh"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+# The daemons never need root: they run as a dedicated system user.
+id "$run_user" >/dev/null 2>&1 ||
+  useradd --system --home-dir "$state" --no-create-home --shell /usr/sbin/nologin "$run_user"
+install -d -o "$run_user" -g "$run_user" -m 0750 "$state" "$state/redis" "$state/mail" "$state/log"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo "run-local: stopping" >&2
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+trap 'for p in "${pids[@]}"; do kill -HUP "$p" 2>/dev/null || true; done' HUP
+
+as_user() { setpriv --reuid="$run_user" --regid="$run_user" --init-groups -- "$@"; }
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "run-local: nothing listens on 127.0.0.1:$1; see $state/log/" >&2
+  return 1
+}
+config_arg() { [ -f "$config/$1.json" ] && printf -- '--config\n%s\n' "$config/$1.json"; return 0; }
+
+if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+  echo "run-local: using the Redis already answering on 127.0.0.1:6379" >&2
+else
+  as_user redis-server --bind 127.0.0.1 --port 6379 --dir "$state/redis" \
+    --appendonly yes --save "" --protected-mode yes >"$state/log/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port 6379
+fi
+
+start() {
+  local name=$1 port=$2; shift 2
+  local args
+  mapfile -t args < <(config_arg "$name")
+  as_user "$build/$name/$name" "${args[@]}" "$@" 2>>"$state/log/$name.log" &
+  pids+=($!)
+  wait_port "$port"
+  echo "run-local: $name on 127.0.0.1:$port (log $state/log/$name.log)" >&2
+}
+start policyd-spf 10034
+start policyd-ratelimit 10032
+start policyd-greylist 10023
+if [ -x "$build/delivery-maildir/delivery-maildir" ]; then
+  start delivery-maildir 10024 --listen inet:127.0.0.1:10024
+fi
+
+echo "run-local: ready; Ctrl-C stops" >&2
+# Any child dying ends the run, so a broken service is never silently missing.
+wait -n "${pids[@]}"
+echo "run-local: a service exited; see $state/log/" >&2
+exit 1
