@@ -20,10 +20,10 @@ run_packages=(redis-server)
 # Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP clients).
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
-  dovecot-imapd dovecot-lmtpd procps psmisc docker-compose
+  dovecot-imapd dovecot-lmtpd procps psmisc docker-compose postgrey
 )
 # Benchmarks: the peers we compare against.
-bench_packages=(postgrey postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)
+bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)
 
 wanted=("${build_packages[@]}" "${run_packages[@]}" "${test_packages[@]}")
 if [ "${WITH_BENCH_PEERS:-0}" = 1 ]; then wanted+=("${bench_packages[@]}"); fi
