@@ -10,7 +10,7 @@
 set -eu
 
 conf=/etc/postfix
-snippets=${SNIPPETS:-/etc/mailpolicy/postfix}
+snippets=${SNIPPETS:-/usr/share/mailpolicy/postfix}
 
 # Debian's packaged defaults, then the snippet (later lines win).
 cp /usr/share/postfix/main.cf.debian "$conf/main.cf"
