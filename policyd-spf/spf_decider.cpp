@@ -29,12 +29,15 @@ SpfDecider::SpfDecider(Options options, std::shared_ptr<Engine> engine,
       instance_hits_(metrics.counter("spf_instance_cache_hits_total",
                                      "Requests answered from the per-message result")) {}
 
-asio::awaitable<Outcome> SpfDecider::check(Query query) {
-    auto executor = co_await asio::this_coro::executor;
-    auto engine = engine_;
-    std::string identity = query.identity == Identity::helo ? "helo" : "mailfrom";
-    auto outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
-        [engine, executor, query = std::move(query)](auto handler) mutable {
+namespace {
+
+// Runs one check on the pool and completes on the caller's executor. A plain
+// function, not a coroutine: g++ 12 destroys a capturing lambda temporary
+// twice when it appears inside a co_await expression.
+auto on_pool(std::shared_ptr<Engine> engine, asio::any_io_executor executor, Query query) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+        [engine = std::move(engine), executor = std::move(executor),
+         query = std::move(query)](auto handler) mutable {
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
             bool queued = engine->pool.try_submit([engine, executor, shared, query] {
                 Outcome out = engine->checker->check(query);
@@ -50,6 +53,14 @@ asio::awaitable<Outcome> SpfDecider::check(Query query) {
             }
         },
         asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<Outcome> SpfDecider::check(Query query) {
+    auto executor = co_await asio::this_coro::executor;
+    std::string identity = query.identity == Identity::helo ? "helo" : "mailfrom";
+    Outcome outcome = co_await on_pool(engine_, executor, std::move(query));
     if (outcome.result == Result::temperror && outcome.problem == kQueueFull) pool_full_.inc();
     metrics_
         .counter("spf_checks_total", "SPF evaluations by identity and result",
