@@ -58,7 +58,7 @@ std::string header_safe(std::string_view text) {
 int usage(const char* why) {
     std::fprintf(stderr,
                  "delivery-maildir: %s\nusage: delivery-maildir deliver [--config FILE] "
-                 "[-f SENDER] [-a RECIPIENT]... [-d USER] < message\n",
+                 "[-f SENDER] [-a RECIPIENT]... [-d USER] [--] [RECIPIENT]... < message\n",
                  why);
     return EX_USAGE;
 }
@@ -124,6 +124,11 @@ int lda_main(int argc, char** argv) {
         } else if (a == "-a" || a == "-d") {
             if (!value(v)) return usage("-a/-d need an address");
             recipients.push_back(v);
+        } else if (a == "--") {
+            // pipe(8) style: the rest are recipients, whatever they look like.
+            for (++i; i < argc; ++i) recipients.emplace_back(argv[i]);
+        } else if (!a.empty() && a.front() != '-') {
+            recipients.emplace_back(a);
         } else {
             return usage(("unknown argument " + std::string(a)).c_str());
         }

@@ -3,9 +3,11 @@
 // delivers it to the recipients named on the command line.
 //
 //   delivery-maildir deliver [--config FILE] [-f SENDER] [-a RECIPIENT]... [-d USER]
+//                            [--] [RECIPIENT]...
 //
 // -f/-a/-d are dovecot-lda's flags, so a mailbox_command line migrates by
-// changing the program name. Without -a/-d, $RECIPIENT (set by Postfix's
+// changing the program name; recipients may also follow, as pipe(8) passes
+// ${recipient}. Without any, $RECIPIENT (set by Postfix's
 // local(8)) is used; without -f, $SENDER.
 //
 // Exit status (sysexits.h, which Postfix maps to retry or bounce):

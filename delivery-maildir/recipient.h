@@ -1,6 +1,6 @@
 // Recipient address checks for Maildir delivery: everything that decides
 // whether a local part or an address extension may become part of a path.
-// Pure functions, no I/O, fuzzed (fuzz/maildir_address.cpp).
+// Pure functions, no I/O, fuzzed (fuzz/delivery_address_fuzz.cpp).
 //
 // Security: the output of these functions is joined to a base directory, so
 // they are the line between an address and the file system. A component is
