@@ -16,7 +16,10 @@ namespace {
 // Numbers are stored with %.17g: Lua numbers are doubles and Redis would
 // otherwise keep only 14 digits of them. The level drains at limit/window
 // per ms; a `now` behind the stored time (another host's clock) drains
-// nothing and never moves the time back.
+// nothing and never moves the time back. The 1e-9 slack keeps rounding in
+// the drain (a level of 99.00000000000001 for 99) from refusing an event
+// that fits; levels of whole events stay exact integers, so it never lets
+// one more through.
 const proto::redis::Script& apply_script() {
     static const proto::redis::Script script(R"lua(
 local now = tonumber(ARGV[1])
@@ -38,7 +41,7 @@ for i = 1, n do
   end
   level[i] = l
   stamp[i] = t
-  if cost > 0 and l + cost > limit then
+  if cost > 0 and l + cost > limit + 1e-9 then
     refused[i] = true
     if first == 0 and ARGV[a + 5] == '1' then first = i end
   end

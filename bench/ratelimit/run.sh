@@ -1,0 +1,165 @@
+#!/bin/bash
+# Side-by-side benchmark of policyd-ratelimit against the Debian peers
+# policyd-rate-limit (sqlite backend) and postfwd2 (a rate() rule), all
+# limiting recipients per SASL user, driven by the same load generator in
+# the same run: policy-load, RCPT requests, 1000 distinct SASL users.
+#
+#   bench/ratelimit/run.sh [BUILD_DIR]
+#
+# BUILD_DIR holds policyd-ratelimit and bench/policy-load (default: build).
+# Environment: CONNECTIONS (64), USERS (1000), DURATION (10 s measured),
+# WARMUP (2 s), LIMIT (recipients per user per WINDOW; 100), WINDOW (60 s).
+# Everything listens on 127.0.0.1 (free ports) and lives in a temp dir; every
+# process started here is stopped by PID (postfwd2 by its process group) on
+# exit. The peers run as root here (as a benchmark on a throwaway machine).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+connections=${CONNECTIONS:-64}
+users=${USERS:-1000}
+duration=${DURATION:-10}
+warmup=${WARMUP:-2}
+limit=${LIMIT:-100}
+window=${WINDOW:-60}
+
+ours=$build/policyd-ratelimit/policyd-ratelimit
+load=$build/bench/policy-load
+for f in "$ours" "$load"; do
+    [[ -x $f ]] || { echo "missing $f: cmake --build $build --target policyd-ratelimit policy-load" >&2; exit 1; }
+done
+for p in redis-server policyd-rate-limit postfwd2; do
+    command -v "$p" >/dev/null || { echo "missing $p (deploy/install-deps.sh with WITH_BENCH_PEERS=1)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/ratelimit-bench.XXXXXX)
+pids=()
+postfwd_pgid=
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    [[ -n $postfwd_pgid ]] && kill -TERM -- "-$postfwd_pgid" 2>/dev/null || true
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ -n $postfwd_pgid ]]; then
+        for _ in $(seq 100); do kill -0 -- "-$postfwd_pgid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$postfwd_pgid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# Wait (bounded) until something accepts on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 200); do
+        if /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$1" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "nothing listens on 127.0.0.1:$1; logs in $tmp:" >&2
+    tail -n 20 "$tmp"/*.log >&2 || true
+    exit 1
+}
+
+# --- redis and policyd-ratelimit --------------------------------------------
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$tmp" --logfile "$tmp/redis.log" &
+pids+=($!)
+wait_port "$redis_port"
+
+ours_port=$(free_port)
+cat >"$tmp/ours.json" <<EOF
+{
+  "log_decisions": false,
+  "rules": [
+    {"name": "user_rcpt", "key": ["sasl_username"], "count": "recipients",
+     "limit": $limit, "window": $window}
+  ]
+}
+EOF
+"$ours" --config "$tmp/ours.json" --redis "redis://127.0.0.1:$redis_port" \
+    --listen "inet:127.0.0.1:$ours_port" 2>"$tmp/ours.log" &
+pids+=($!)
+wait_port "$ours_port"
+
+# --- policyd-rate-limit: Debian's defaults, sqlite, limit per SASL user ------
+prl_port=$(free_port)
+cat >"$tmp/prl.yaml" <<EOF
+debug: False
+user: "root"
+group: "root"
+pidfile: "$tmp/prl.pid"
+backend: 0
+sqlite_config:
+    database: "$tmp/prl.sqlite3"
+SOCKET: ["127.0.0.1", $prl_port]
+limits:
+    - [$limit, $window]
+limits_by_id: {}
+limit_by_sasl: True
+limit_by_sender: False
+limit_by_ip: False
+limited_networks: []
+success_action: "dunno"
+fail_action: "defer_if_permit Rate limit reach, retry later"
+db_error_action: "dunno"
+report: False
+EOF
+policyd-rate-limit --file "$tmp/prl.yaml" >"$tmp/prl.log" 2>&1 &
+pids+=($!)
+wait_port "$prl_port"
+
+# --- postfwd2 with a rate() rule per SASL user ------------------------------
+pf_port=$(free_port)
+pf_cache_port=$(free_port)
+cat >"$tmp/postfwd.cf" <<EOF
+id=USER_RCPT; sasl_username=~/./; action=rate(sasl_username/$limit/$window/450 4.7.1 Rate limit exceeded)
+EOF
+# It daemonizes; its master, cache and policy children share one process group.
+postfwd2 -f "$tmp/postfwd.cf" --server_socket "tcp:127.0.0.1:$pf_port" \
+    --cache_socket "tcp:127.0.0.1:$pf_cache_port" --pidfile "$tmp/postfwd.pid" \
+    -u nobody -g nogroup --perfmon --max_servers "$connections" >"$tmp/postfwd.log" 2>&1
+postfwd_pgid=$(cat "$tmp/postfwd.pid")
+wait_port "$pf_port"
+
+# --- the runs ----------------------------------------------------------------
+run_load() {  # NAME PORT
+    "$load" --connect "inet:127.0.0.1:$2" --connections "$connections" --duration "$duration" \
+        --warmup "$warmup" --profile rcpt --sasl-users "$users" --seed 42 --json \
+        2>"$tmp/$1.load.log" >"$tmp/$1.json" || {
+        echo "policy-load against $1 failed:" >&2; cat "$tmp/$1.load.log" >&2; exit 1; }
+}
+echo "policy-load: $connections connections, $users SASL users, RCPT, ${duration}s measured;" \
+     "limit $limit recipients per user per ${window}s"
+run_load policyd-ratelimit "$ours_port"
+run_load policyd-rate-limit "$prl_port"
+run_load postfwd2 "$pf_port"
+
+/usr/bin/python3 - "$tmp" <<'EOF'
+import json, sys
+tmp = sys.argv[1]
+names = ["policyd-ratelimit", "policyd-rate-limit", "postfwd2"]
+r = {n: json.load(open(f"{tmp}/{n}.json")) for n in names}
+print(f"{'daemon':<20} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  actions")
+for n in names:
+    x = r[n]
+    acts = " ".join(f"{k}={v}" for k, v in x["actions"].items())
+    print(f"{n:<20} {x['rps']:>10.0f} {x['p50_us']/1000:>8.2f} {x['p99_us']/1000:>8.2f} {x['errors']:>7}  {acts}")
+ours = r["policyd-ratelimit"]
+ok = True
+for peer in names[1:]:
+    ratio = ours["rps"] / r[peer]["rps"] if r[peer]["rps"] else float("inf")
+    verdict = "ok" if ratio >= 20 else "BELOW TARGET"
+    ok = ok and ratio >= 20
+    print(f"policyd-ratelimit / {peer}: {ratio:.1f}x (target >= 20x: {verdict})")
+p99 = ours["p99_us"] / 1000
+print(f"policyd-ratelimit p99 {p99:.2f} ms (target < 2 ms: {'ok' if p99 < 2 else 'ABOVE TARGET'})")
+sys.exit(0 if ok and p99 < 2 else 3)
+EOF
