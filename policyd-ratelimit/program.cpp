@@ -194,7 +194,8 @@ int RateLimitProgram::command(const std::vector<std::string>& args, proto::daemo
         }
         const std::int64_t window_ms = rule->window_seconds * 1000;
         BucketUsage u = read_usage(rt.redis_url, bucket, limit.limit, window_ms, rt.clock.now_ms());
-        double used = std::ceil(u.level - 1e-9);
+        // max: ceil(-1e-9) is -0, which printf shows as "-0".
+        double used = std::max(0.0, std::ceil(u.level - 1e-9));
         double left = std::max(0.0, static_cast<double>(limit.limit) - u.level);
         std::printf("rule:      %s (%s per %llds, key %s)\n", rule->name.c_str(),
                     std::string(to_string(rule->count)).c_str(),
