@@ -66,10 +66,19 @@ bool undo_srs(std::string_view& local, std::string_view& domain) {
     return true;
 }
 
-// BATV is prvs=TAG=user, but shows up as prvs=user=TAG too; like postgrey,
-// take the field that does not look like a tag, the standard one if unsure.
+// BATV (draft-levine-smtp-batv) is prvs=TAG=user, but shows up as
+// prvs=user=TAG too; like postgrey, take the field that does not look like a
+// tag, the standard one if unsure. Gateways use the same scheme under their own
+// prefixes: msprvs1=TAG=user, and btv1==TAG==user (Barracuda).
 void undo_batv(std::string_view& local) {
-    if (local.substr(0, 5) != "prvs=") return;
+    if (local.substr(0, 6) == "btv1==") {
+        std::string_view rest = local.substr(6);
+        std::size_t sep = rest.find("==");
+        if (sep != std::string_view::npos && sep > 0 && sep + 2 < rest.size())
+            local = rest.substr(sep + 2);
+        return;
+    }
+    if (local.substr(0, 5) != "prvs=" && local.substr(0, 8) != "msprvs1=") return;
     std::array<std::string_view, 3> f;
     if (!split3(local, f)) return;
     bool tag1 = looks_like_batv_tag(f[1]);

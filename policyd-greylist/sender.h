@@ -5,7 +5,7 @@
 //
 // Security: input is the raw `sender` attribute (hostile, up to one policy
 // line, 8 KiB). Pure function, no allocation beyond the result, output never
-// longer than the input; fuzzed (fuzz/greylist_sender.cpp).
+// longer than the input; fuzzed (fuzz/greylist_sender_fuzz.cpp).
 #pragma once
 
 #include <string>
@@ -14,9 +14,10 @@
 namespace greylist {
 
 // Lower case; SRS0/SRS1 reduced to the original sender when it can be read;
-// BATV "prvs=TAG=user" reduced to "user"; "+extension" removed from the local
-// part; every run of digits that forms a whole word of the local part (Perl's
-// \b\d+\b) replaced by '#'. The null sender stays empty.
+// BATV "prvs=TAG=user" (and the msprvs1= and btv1== variants) reduced to
+// "user"; "+extension" removed from the local part; every run of digits
+// that forms a whole word of the local part (Perl's \b\d+\b) replaced by '#'.
+// The null sender stays empty.
 std::string normalise_sender(std::string_view sender);
 
 // ASCII lower case copy (addresses and host names; no locale).

@@ -9,8 +9,8 @@
 // '#' starts a comment; blank lines are ignored.
 //
 // Parsing is pure (text in, list out) so it is fuzzed
-// (fuzz/greylist_whitelist.cpp). Unlike postgrey, a line we cannot read is an
-// error naming the file and line, so --check-config and SIGHUP catch it
+// (fuzz/greylist_whitelist_fuzz.cpp). Unlike postgrey, a line we cannot read
+// is an error naming the file and line, so --check-config and SIGHUP catch it
 // instead of silently whitelisting less.
 //
 // Limits: a regex at most 512 bytes (std::regex compiles recursively);

@@ -27,6 +27,19 @@ using Attrs = std::map<std::string, std::string>;
 
 const std::string kDefer = "DEFER_IF_PERMIT Greylisted, please try again in ";
 
+std::string request_text(const Attrs& attrs) {
+    std::string out;
+    for (const auto& [k, v] : attrs) out += k + "=" + v + "\n";
+    return out + "\n";
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
 class Daemon {
 public:
     Daemon(const testsupport::TempDir& dir, const std::string& redis_url, nlohmann::json config,
@@ -82,6 +95,16 @@ protected:
     }
     std::size_t key_count(const std::string& pattern) {
         return redis_.command({"KEYS", pattern}).elements.size();
+    }
+    // Nothing in Redis may grow without bound: every key expires.
+    void expect_every_key_has_a_ttl(long long max_age = 35 * 86400) {
+        auto keys = redis_.command({"KEYS", "*"});
+        EXPECT_FALSE(keys.elements.empty());
+        for (const auto& k : keys.elements) {
+            long long ttl = redis_.command({"TTL", k.str}).integer;
+            EXPECT_GT(ttl, 0) << k.str;
+            EXPECT_LE(ttl, max_age) << k.str;
+        }
     }
 
     testsupport::TempDir dir_;
@@ -230,6 +253,12 @@ TEST_F(GreylistDaemonTest, AutoWhitelistedClientPassesNewTriplets) {
     EXPECT_EQ(c->ask(rcpt_request()), "DUNNO");
     EXPECT_EQ(c->ask(rcpt_request({{"recipient", "never-seen@example.net"}})), "DUNNO");
     EXPECT_NE(d->log().find("client auto-whitelisted"), std::string::npos);
+    // The client record and its triplets share one hash tag (one Cluster slot).
+    auto keys = redis_.command({"KEYS", "*"});
+    ASSERT_EQ(keys.elements.size(), 2u);
+    for (const auto& k : keys.elements)
+        EXPECT_NE(k.str.find(":{example.org}"), std::string::npos) << k.str;
+    expect_every_key_has_a_ttl();
 }
 
 TEST_F(GreylistDaemonTest, DryRunAnswersDunnoButRecords) {
@@ -259,7 +288,9 @@ TEST_F(GreylistDaemonTest, PrivacyKeepsAddressesOutOfRedis) {
     for (const auto& k : keys.elements) {
         EXPECT_EQ(k.str.find("example"), std::string::npos) << k.str;
         EXPECT_EQ(k.str.find("192.0.2"), std::string::npos) << k.str;
+        EXPECT_EQ(k.str.find("alice"), std::string::npos) << k.str;
     }
+    expect_every_key_has_a_ttl();
 }
 
 TEST_F(GreylistDaemonTest, MalformedRequestsCloseOnlyThatConnection) {
@@ -280,7 +311,10 @@ TEST_F(GreylistDaemonTest, MalformedRequestsCloseOnlyThatConnection) {
 }
 
 TEST_F(GreylistDaemonTest, RedisDownAnswersFallbackInTimeAndRecovers) {
-    auto d = start({{"on_store_error", "DEFER_IF_PERMIT Service temporarily unavailable"}});
+    const int metrics_port = testsupport::free_port();
+    const std::string metrics_url = "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics";
+    auto d = start({{"on_store_error", "DEFER_IF_PERMIT Service temporarily unavailable"},
+                    {"metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}});
     auto c = d->connect();
     EXPECT_EQ(c->ask(rcpt_request()), kDefer + "300 seconds");
 
@@ -297,6 +331,9 @@ TEST_F(GreylistDaemonTest, RedisDownAnswersFallbackInTimeAndRecovers) {
               "DEFER_IF_PERMIT Service temporarily unavailable");
     EXPECT_LT(std::chrono::steady_clock::now() - started, 200ms);
     EXPECT_NE(d->log().find("greylist store unavailable"), std::string::npos);
+    auto metrics = testsupport::run({"curl", "-sS", "--max-time", "5", metrics_url});
+    EXPECT_NE(metrics.output.find("greylist_store_errors_total 2"), std::string::npos)
+        << metrics.output;
 
     redis_.start();  // empty (no persistence): the triplet is new again
     std::string reply;
@@ -306,6 +343,71 @@ TEST_F(GreylistDaemonTest, RedisDownAnswersFallbackInTimeAndRecovers) {
         if (reply.starts_with(kDefer)) break;
     }
     EXPECT_EQ(reply, kDefer + "300 seconds");
+}
+
+TEST_F(GreylistDaemonTest, ConcurrentFirstSightsOnTwoDaemonsMakeOneRecord) {
+    // 200 connections, half on each of two daemons sharing Redis, send the
+    // same new triplet at once: one first sight, 199 early retries.
+    auto a = start({}, "a");
+    auto b = start({}, "b");
+    constexpr int kConnections = 200;
+    std::vector<std::unique_ptr<PolicyConn>> conns;
+    for (int i = 0; i < kConnections; ++i) conns.push_back((i % 2 ? a : b)->connect());
+    const std::string request = request_text(rcpt_request());
+    for (auto& c : conns) c->send_raw(request);
+    for (auto& c : conns) {
+        std::string reply = c->read_reply();
+        EXPECT_TRUE(reply.starts_with("action=" + kDefer)) << reply;
+    }
+    EXPECT_EQ(key_count("*"), 1u);
+    std::size_t fresh = 0, early = 0;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::string logs = a->log() + b->log();
+        fresh = occurrences(logs, "new triplet");
+        early = occurrences(logs, "early retry");
+        if (fresh + early >= static_cast<std::size_t>(kConnections)) break;
+    }
+    EXPECT_EQ(fresh, 1u);
+    EXPECT_EQ(early, static_cast<std::size_t>(kConnections - 1));
+}
+
+TEST_F(GreylistDaemonTest, StaleRecordsStartOver) {
+    // retry_window and max_age on the real clock: age the stored records.
+    auto d = start({{"delay", 60}, {"retry_window", 3600}, {"max_age", 86400},
+                    {"x_greylist_header", false}});
+    auto c = d->connect();
+    EXPECT_EQ(c->ask(rcpt_request()), kDefer + "60 seconds");
+    auto keys = redis_.command({"KEYS", "gl:t:*"});
+    ASSERT_EQ(keys.elements.size(), 1u);
+    const std::string key = keys.elements[0].str;
+    EXPECT_LE(redis_.command({"TTL", key}).integer, 3600);
+    long long first = std::stoll(redis_.command({"GET", key}).str);
+    // A retry after the retry window is a first sight again.
+    redis_.command({"SET", key, std::to_string(first - 3700), "KEEPTTL"});
+    EXPECT_EQ(c->ask(rcpt_request()), kDefer + "60 seconds");
+    // A retry inside the window, after the delay, passes; the record now lives max_age.
+    first = std::stoll(redis_.command({"GET", key}).str);
+    redis_.command({"SET", key, std::to_string(first - 61), "KEEPTTL"});
+    EXPECT_EQ(c->ask(rcpt_request()), "DUNNO");
+    long long ttl = redis_.command({"TTL", key}).integer;
+    EXPECT_GT(ttl, 3600);
+    EXPECT_LE(ttl, 86400);
+    // Passed, but not seen for longer than max_age: forgotten.
+    long long last = -std::stoll(redis_.command({"GET", key}).str);
+    redis_.command({"SET", key, std::to_string(-(last - 86401)), "KEEPTTL"});
+    EXPECT_EQ(c->ask(rcpt_request()), kDefer + "60 seconds");
+}
+
+TEST_F(GreylistDaemonTest, DataStageWithOneRecipientUsesIt) {
+    auto d = start({{"delay", 0}, {"x_greylist_header", false}});
+    auto c = d->connect();
+    EXPECT_EQ(c->ask(rcpt_request()), kDefer + "0 seconds");
+    EXPECT_EQ(c->ask(rcpt_request()), "DUNNO");
+    // smtpd_data_restrictions for a one-recipient message: the same triplet.
+    EXPECT_EQ(c->ask(rcpt_request({{"protocol_state", "DATA"}, {"recipient_count", "1"}})),
+              "DUNNO");
+    EXPECT_EQ(key_count("gl:t:*"), 1u);
 }
 
 TEST_F(GreylistDaemonTest, TwoDaemonsShareOneRedis) {
@@ -368,6 +470,7 @@ TEST_F(GreylistDaemonTest, OperatorCommands) {
               "DUNNO");
     r = d->command({"show", "client", "203.0.113.5"});
     EXPECT_NE(r.output.find("allowed by operator"), std::string::npos) << r.output;
+    expect_every_key_has_a_ttl();
     EXPECT_EQ(d->command({"delete", "client", "203.0.113.5"}).exit_code, 0);
     EXPECT_EQ(c->ask(rcpt_request({{"client_address", "203.0.113.99"}, {"client_name", "unknown"}})),
               kDefer + "300 seconds");

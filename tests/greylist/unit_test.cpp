@@ -42,6 +42,11 @@ TEST(Sender, Batv) {
               "klmnopqrst@example.com");
     // Not three fields: left alone (apart from case).
     EXPECT_EQ(normalise_sender("prvs=x@example.com"), "prvs=x@example.com");
+    // Gateway variants of the same scheme.
+    EXPECT_EQ(normalise_sender("msprvs1=19890ab1cDeF=bounces-1234@example.com"),
+              "bounces-#@example.com");
+    EXPECT_EQ(normalise_sender("btv1==0a1b2c3d4e5==Carol@Example.com"), "carol@example.com");
+    EXPECT_EQ(normalise_sender("btv1==broken@example.com"), "btv1==broken@example.com");
 }
 
 TEST(Sender, Srs) {
@@ -123,12 +128,21 @@ TEST(ClientWhitelist, ErrorsNameFileAndLine) {
 }
 
 TEST(ClientWhitelist, DebianPostgreyListLoads) {
-    // The list operators migrate from; skipped only if postgrey is absent.
+    // The list operators migrate from (Debian's postgrey package, a test
+    // dependency in deploy/install-deps.sh): it must load as it is.
     std::string text = testsupport::read_file("/etc/postgrey/whitelist_clients");
-    if (text.empty()) GTEST_SKIP() << "postgrey's list not installed";
+    ASSERT_FALSE(text.empty()) << "/etc/postgrey/whitelist_clients missing: install postgrey";
     greylist::ClientWhitelist w;
     w.parse(text, "/etc/postgrey/whitelist_clients");
     EXPECT_GT(w.size(), 100u);
+    EXPECT_TRUE(w.matches("lists.debian.org", ip("192.0.2.1")));      // a name entry
+    EXPECT_TRUE(w.matches("ms-smtp-01.nyc.rr.com", ip("192.0.2.1")));  // a regex entry
+    EXPECT_FALSE(w.matches("mail.example.com", ip("192.0.2.1")));
+    std::string recipients = testsupport::read_file("/etc/postgrey/whitelist_recipients");
+    ASSERT_FALSE(recipients.empty());
+    greylist::RecipientWhitelist r;
+    r.parse(recipients, "/etc/postgrey/whitelist_recipients");
+    EXPECT_TRUE(r.matches("postmaster@example.org"));
 }
 
 TEST(RecipientWhitelist, PostgreyFormat) {
