@@ -27,6 +27,9 @@ sed -i \
 cp /etc/mailpolicy/vmailbox "$conf/vmailbox"
 postmap "$conf/vmailbox"
 
+# Log to stdout for `docker logs`; no aliases (nothing is delivered locally).
+# lmtp_host_lookup: the LMTP host is a compose service name, which the system
+# resolver knows (Docker's DNS, /etc/hosts) and a DNS-only lookup may not.
 postconf -e \
   "myhostname = ${MYHOSTNAME:-mx.example.org}" \
   "mynetworks = ${MYNETWORKS:-127.0.0.0/8}" \
@@ -35,7 +38,8 @@ postconf -e \
   "inet_protocols = ipv4" \
   "maillog_file = /dev/stdout" \
   "alias_maps =" \
-  "alias_database ="
+  "alias_database =" \
+  "lmtp_host_lookup = native"
 # No chroot: compose service names are resolved through the container's
 # resolver, which a chroot would not see.
 postconf -F '*/*/chroot = n'
