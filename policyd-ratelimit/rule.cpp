@@ -153,13 +153,16 @@ void Match::add(std::string_view text) {
 bool Match::matches(std::string_view value) const {
     for (const auto& e : exact_)
         if (iequals(e, value)) return true;
+    if (regexes_.empty()) return false;
+    // REG_STARTEND matches the whole value even if it holds a NUL; the copy
+    // gives it a terminating NUL too, since sanitizers' regexec (and other
+    // libcs) read the subject as a C string whatever the flags.
+    const std::string subject(value);
     for (const auto& r : regexes_) {
-        // REG_STARTEND: match the whole value even if it holds a NUL, without a copy.
         regmatch_t span[1];
         span[0].rm_so = 0;
-        span[0].rm_eo = static_cast<regoff_t>(value.size());
-        const char* base = value.empty() ? "" : value.data();
-        if (regexec(&r->re, base, 1, span, REG_STARTEND) == 0) return true;
+        span[0].rm_eo = static_cast<regoff_t>(subject.size());
+        if (regexec(&r->re, subject.c_str(), 1, span, REG_STARTEND) == 0) return true;
     }
     return false;
 }
