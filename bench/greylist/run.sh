@@ -40,8 +40,9 @@ command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; e
 [[ $(id -u) = 0 ]] || { echo "run as root: postgrey's dbdir must belong to user postgrey" >&2; exit 2; }
 
 tmp=$(mktemp -d /tmp/bench-greylist.XXXXXX)
+chmod 755 "$tmp"  # postgrey runs as user postgrey and must reach its dbdir
 pids=()
-postgrey_pidfile=$tmp/postgrey.pid
+postgrey_pidfile=$tmp/postgrey/postgrey.pid
 cleanup() {
   local p
   if [[ -s $postgrey_pidfile ]]; then kill "$(cat "$postgrey_pidfile")" 2>/dev/null || true; fi
