@@ -10,7 +10,9 @@ extern "C" {
 #include <spf2/spf_dns_rr.h>
 }
 
+#include <array>
 #include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -70,6 +72,9 @@ struct Eval {
     int fetches = 0;        // record fetches (the first is the identity's own)
     bool in_exp = false;
     SPF_request_t* request = nullptr;
+    // For explanations (section 7.3 macros).
+    std::string sender, domain, helo, receiver;
+    std::array<std::uint8_t, 16> ip{};
     std::optional<Result> forced;
     std::string problem;
 
@@ -294,21 +299,29 @@ SPF_errcode_t layer_get_exp(SPF_server_t* server, const char* domain, char** buf
     dns::Answer a = dns::query(name, ns_t_txt, e->deadline, e->cache);
     if (a.status != dns::Status::ok || a.records.size() != 1) return SPF_E_NOT_SPF;
     const std::string& text = a.records.front();
-    if (text.size() > 2048 || !valid_macro_string(text, true)) return SPF_E_NOT_SPF;
-    SPF_response_t* scratch = SPF_response_new(e->request);
-    if (!scratch) return SPF_E_NO_MEMORY;
-    SPF_macro_t* macro = nullptr;
-    SPF_errcode_t err = SPF_record_compile_macro(server, scratch, &macro, text.c_str());
-    if (err == SPF_E_SUCCESS && macro) {
-        // The compiled data follows the SPF_macro_t header (spf_record.h).
-        auto* data = reinterpret_cast<SPF_data_t*>(reinterpret_cast<char*>(macro) + sizeof(SPF_macro_t));
-        err = SPF_record_expand_data(server, e->request, scratch, data, macro->macro_len, bufp, buflenp);
-    } else if (err == SPF_E_SUCCESS) {
-        err = SPF_E_NOT_SPF;
+    if (text.size() > 2048) return SPF_E_NOT_SPF;
+    // Our own expansion: libspf2 1.2.10 garbles explain-strings after the
+    // first macro (spaces become '%', later macros stay unexpanded).
+    MacroContext ctx;
+    ctx.sender = e->sender;
+    ctx.domain = e->request->cur_dom ? std::string_view(e->request->cur_dom) : e->domain;
+    ctx.helo = e->helo;
+    ctx.receiver = e->receiver;
+    ctx.ip = e->ip;
+    ctx.v6 = e->client_v6;
+    ctx.now = static_cast<std::int64_t>(std::time(nullptr));
+    auto expanded = expand_explanation(text, ctx, kMaxExplanation);
+    if (!expanded) return SPF_E_NOT_SPF;
+    if (!*bufp || *buflenp < expanded->size() + 1) {
+        char* grown = static_cast<char*>(std::realloc(*bufp, expanded->size() + 1));
+        if (!grown) return SPF_E_NO_MEMORY;
+        *bufp = grown;
+        *buflenp = expanded->size() + 1;
     }
-    if (macro) SPF_macro_free(macro);
-    SPF_response_free(scratch);
-    return err;
+    std::memcpy(*bufp, expanded->data(), expanded->size());
+    (*bufp)[expanded->size()] = '\0';
+    (void)server;
+    return SPF_E_SUCCESS;
 }
 
 // libspf2's diagnostics go to our log; its "error" is an assertion failure
@@ -445,6 +458,14 @@ Outcome Libspf2Checker::check(const Query& q) {
     e.deadline = q.deadline;
     e.client_v6 = is_v6;
     e.request = req;
+    e.sender = sender;
+    e.domain = domain;
+    e.helo = q.helo;
+    e.receiver = q.receiver;
+    if (is_v6)
+        std::memcpy(e.ip.data(), &v6, 16);
+    else
+        std::memcpy(e.ip.data(), &v4, 4);
     t_eval = &e;
     SPF_response_t* resp = nullptr;
     SPF_errcode_t err = SPF_request_query_mailfrom(req, &resp);

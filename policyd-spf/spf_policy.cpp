@@ -69,6 +69,14 @@ std::string kv_value(std::string_view raw) {
     return out + "\"";
 }
 
+// RFC 8601 pvalue: local-part@domain may stand unquoted.
+std::string address_value(std::string_view raw) {
+    std::string v = printable(raw, 256);
+    auto at = v.rfind('@');
+    if (at != std::string::npos && dot_atom(v.substr(0, at)) && dot_atom(v.substr(at + 1))) return v;
+    return kv_value(raw);
+}
+
 // Text inside a header comment: no parentheses or backslashes to unbalance it.
 std::string comment_text(std::string_view raw) {
     std::string v = printable(raw, 256);
@@ -349,7 +357,7 @@ std::string authentication_results(const Options& o, const Facts& f, Identity id
     if (id == Identity::helo)
         h += " smtp.helo=" + kv_value(f.helo);
     else
-        h += " smtp.mailfrom=" + kv_value(f.sender);
+        h += " smtp.mailfrom=" + address_value(f.sender);
     return h;
 }
 

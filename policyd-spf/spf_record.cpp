@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -317,6 +318,124 @@ ParseResult parse_record(std::string_view text) {
         rec.directives.push_back(std::move(d));
     }
     out.record = std::move(rec);
+    return out;
+}
+
+namespace {
+
+// Section 7.3: uppercase macro letters URL-escape everything but unreserved.
+std::string url_escape(std::string_view v) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char c : v) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out.push_back(c);
+        } else {
+            out.push_back('%');
+            out.push_back(hex[u >> 4]);
+            out.push_back(hex[u & 15]);
+        }
+    }
+    return out;
+}
+
+std::string macro_value(char letter, const MacroContext& ctx) {
+    auto at = ctx.sender.rfind('@');
+    switch (letter) {
+        case 's': return std::string(ctx.sender);
+        case 'l': {
+            std::string_view l = at == std::string_view::npos ? "" : ctx.sender.substr(0, at);
+            return l.empty() ? "postmaster" : std::string(l);
+        }
+        case 'o': return std::string(at == std::string_view::npos ? ctx.sender : ctx.sender.substr(at + 1));
+        case 'd': return std::string(ctx.domain);
+        case 'h': return std::string(ctx.helo);
+        case 'r': return ctx.receiver.empty() ? "unknown" : std::string(ctx.receiver);
+        case 't': return std::to_string(ctx.now);
+        case 'p': return "unknown";
+        case 'v': return ctx.v6 ? "ip6" : "in-addr";
+        case 'i':
+            if (ctx.v6) {  // dot-format nibbles (section 7.3)
+                static const char hex[] = "0123456789abcdef";
+                std::string out;
+                for (std::uint8_t b : ctx.ip) {
+                    if (!out.empty()) out.push_back('.');
+                    out.push_back(hex[b >> 4]);
+                    out.push_back('.');
+                    out.push_back(hex[b & 15]);
+                }
+                return out;
+            }
+            [[fallthrough]];
+        case 'c': {
+            char buf[INET6_ADDRSTRLEN] = {};
+            ::inet_ntop(ctx.v6 ? AF_INET6 : AF_INET, ctx.ip.data(), buf, sizeof buf);
+            return buf;
+        }
+    }
+    return {};
+}
+
+// Split on the delimiters, optionally reverse, keep the rightmost parts,
+// join with "." (section 7.3).
+std::string transform(const std::string& value, int keep, bool reverse, std::string_view delims) {
+    if (delims.empty()) delims = ".";
+    std::vector<std::string_view> parts;
+    std::string_view v(value);
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= v.size(); ++i) {
+        if (i == v.size() || delims.find(v[i]) != std::string_view::npos) {
+            parts.push_back(v.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    if (reverse) std::reverse(parts.begin(), parts.end());
+    std::size_t first = keep > 0 && static_cast<std::size_t>(keep) < parts.size()
+                            ? parts.size() - static_cast<std::size_t>(keep)
+                            : 0;
+    std::string out;
+    for (std::size_t i = first; i < parts.size(); ++i) {
+        if (i > first) out.push_back('.');
+        out.append(parts[i]);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> expand_explanation(std::string_view s, const MacroContext& ctx,
+                                              std::size_t max_out) {
+    if (!valid_macro_string(s, true)) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && out.size() < max_out; ++i) {
+        if (s[i] != '%') {
+            out.push_back(s[i]);
+            continue;
+        }
+        char n = s[++i];  // valid_macro_string: a '%' is never last
+        if (n == '%') {
+            out.push_back('%');
+        } else if (n == '_') {
+            out.push_back(' ');
+        } else if (n == '-') {
+            out += "%20";
+        } else {  // "{" letter [digits] ["r"] *delimiter "}"
+            char letter = s[++i];
+            bool upper = letter >= 'A' && letter <= 'Z';
+            ++i;
+            int keep = 0;
+            while (is_digit(s[i])) keep = std::min(keep * 10 + (s[i++] - '0'), 1000);
+            bool reverse = lower(s[i]) == 'r';
+            if (reverse) ++i;
+            std::size_t delim_start = i;
+            while (s[i] != '}') ++i;
+            std::string v = transform(macro_value(lower(letter), ctx), keep, reverse,
+                                      s.substr(delim_start, i - delim_start));
+            out += upper ? url_escape(v) : v;
+        }
+    }
+    if (out.size() > max_out) out.resize(max_out);
     return out;
 }
 

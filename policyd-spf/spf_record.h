@@ -70,6 +70,23 @@ bool valid_domain_spec(std::string_view s);
 // (section 4.3). A trailing dot is allowed.
 bool valid_domain_name(std::string_view name);
 
+// What the macros of section 7.3 expand to.
+struct MacroContext {
+    std::string_view sender;         // s: local-part@domain
+    std::string_view domain;         // d: the current domain
+    std::string_view helo;           // h
+    std::string_view receiver;       // r
+    std::array<std::uint8_t, 16> ip{};  // i, c (first 4 bytes when !v6)
+    bool v6 = false;
+    std::int64_t now = 0;  // t, seconds since the epoch
+};
+
+// Expand an explain-string (section 6.2, 7): nullopt when it is not a valid
+// one. %{p} expands to "unknown" (section 7.3 allows it and advises against
+// the macro). The result is cut at max_out bytes.
+std::optional<std::string> expand_explanation(std::string_view text, const MacroContext& ctx,
+                                              std::size_t max_out);
+
 // The record in the form libspf2 evaluates as RFC 7208 says, for a client of
 // the given family:
 //  - modifiers after the mechanisms; redirect dropped when an "all" is
