@@ -110,7 +110,9 @@ void ClientWhitelist::parse(std::string_view text, std::string_view source) {
         if (e.find('/') != std::string_view::npos || e.find('@') != std::string_view::npos)
             fail(source, line, "doesn't look like a host name");
         std::string name = lower_ascii(e);
-        if (name.front() == '.') name.erase(0, 1);  // ".example.com" means the same
+        // ".example.com" and the absolute "example.com." mean the same.
+        if (name.front() == '.') name.erase(0, 1);
+        if (!name.empty() && name.back() == '.') name.pop_back();
         if (name.empty()) fail(source, line, "empty host name");
         names_.insert(std::move(name));
     });
@@ -151,6 +153,7 @@ void RecipientWhitelist::parse(std::string_view text, std::string_view source) {
         std::size_t at = entry.find('@');
         if (at == std::string::npos) {
             if (entry.front() == '.') entry.erase(0, 1);
+            if (!entry.empty() && entry.back() == '.') entry.pop_back();
             if (entry.empty()) fail(source, line, "empty domain");
             domains_.insert(std::move(entry));
         } else if (at == entry.size() - 1) {

@@ -111,6 +111,9 @@ TEST(ClientWhitelist, PostgreyFormat) {
     EXPECT_FALSE(w.matches("", ip("2001:db8:2::1")));
     // A client without a verified name never matches a name entry.
     EXPECT_FALSE(w.matches("unknown", other));
+    // An absolute name (trailing dot) is the same name.
+    w.parse("absolute.example.\n", "test");
+    EXPECT_TRUE(w.matches("mx.absolute.example", other));
 }
 
 TEST(ClientWhitelist, ErrorsNameFileAndLine) {
