@@ -8,7 +8,12 @@
 #
 # BUILD_DIR holds policyd-ratelimit and bench/policy-load (default: build).
 # Environment: CONNECTIONS (64), USERS (1000), DURATION (10 s measured),
-# WARMUP (2 s), LIMIT (recipients per user per WINDOW; 100), WINDOW (60 s).
+# WARMUP (2 s), ROUNDS (3: each round runs every daemon once, in turn; the
+# figures are the medians over the rounds, so a burst of other load on the
+# machine hits all three alike), LIMIT (recipients per user per WINDOW; 100), WINDOW (60 s),
+# POLICY_TRANSPORT (tcp: every daemon on 127.0.0.1; unix: every daemon on a
+# unix socket, as Postfix reaches a local policy service), REDIS_TRANSPORT
+# (unix: Redis on this host through its socket; tcp: through 127.0.0.1).
 # Everything listens on 127.0.0.1 (free ports) and lives in a temp dir; every
 # process started here is stopped by PID (postfwd2 by its process group) on
 # exit. The peers run as root here (as a benchmark on a throwaway machine).
@@ -21,8 +26,11 @@ connections=${CONNECTIONS:-64}
 users=${USERS:-1000}
 duration=${DURATION:-10}
 warmup=${WARMUP:-2}
+rounds=${ROUNDS:-3}
 limit=${LIMIT:-100}
 window=${WINDOW:-60}
+policy_transport=${POLICY_TRANSPORT:-tcp}
+redis_transport=${REDIS_TRANSPORT:-unix}
 
 ours=$build/policyd-ratelimit/policyd-ratelimit
 load=$build/bench/policy-load
@@ -67,12 +75,22 @@ wait_port() {
     exit 1
 }
 
+wait_socket() {
+    for _ in $(seq 200); do [[ -S $1 ]] && return 0; sleep 0.05; done
+    echo "no socket $1; logs in $tmp:" >&2
+    tail -n 20 "$tmp"/*.log >&2 || true
+    exit 1
+}
+
 # --- redis and policyd-ratelimit --------------------------------------------
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
     --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
 wait_port "$redis_port"
+if [[ $redis_transport == unix ]]; then redis_url="unix:$tmp/redis.sock"
+else redis_url="redis://127.0.0.1:$redis_port"; fi
 
 ours_port=$(free_port)
 cat >"$tmp/ours.json" <<EOF
@@ -84,8 +102,8 @@ cat >"$tmp/ours.json" <<EOF
   ]
 }
 EOF
-"$ours" --config "$tmp/ours.json" --redis "redis://127.0.0.1:$redis_port" \
-    --listen "inet:127.0.0.1:$ours_port" 2>"$tmp/ours.log" &
+"$ours" --config "$tmp/ours.json" --redis "$redis_url" \
+    --listen "inet:127.0.0.1:$ours_port" --listen "unix:$tmp/ours.sock" 2>"$tmp/ours.log" &
 pids+=($!)
 wait_port "$ours_port"
 
@@ -99,7 +117,7 @@ pidfile: "$tmp/prl.pid"
 backend: 0
 sqlite_config:
     database: "$tmp/prl.sqlite3"
-SOCKET: ["127.0.0.1", $prl_port]
+SOCKET: $( [[ $policy_transport == unix ]] && echo "\"$tmp/prl.sock\"" || echo "[\"127.0.0.1\", $prl_port]")
 limits:
     - [$limit, $window]
 limits_by_id: {}
@@ -114,7 +132,7 @@ report: False
 EOF
 policyd-rate-limit --file "$tmp/prl.yaml" >"$tmp/prl.log" 2>&1 &
 pids+=($!)
-wait_port "$prl_port"
+if [[ $policy_transport == unix ]]; then wait_socket "$tmp/prl.sock"; else wait_port "$prl_port"; fi
 
 # --- postfwd2 with a rate() rule per SASL user ------------------------------
 pf_port=$(free_port)
@@ -123,35 +141,47 @@ cat >"$tmp/postfwd.cf" <<EOF
 id=USER_RCPT; sasl_username=~/./; action=rate(sasl_username/$limit/$window/450 4.7.1 Rate limit exceeded)
 EOF
 # It daemonizes; its master, cache and policy children share one process group.
-postfwd2 -f "$tmp/postfwd.cf" --server_socket "tcp:127.0.0.1:$pf_port" \
+if [[ $policy_transport == unix ]]; then pf_socket="unix:$tmp/postfwd.sock"
+else pf_socket="tcp:127.0.0.1:$pf_port"; fi
+postfwd2 -f "$tmp/postfwd.cf" --server_socket "$pf_socket" \
     --cache_socket "tcp:127.0.0.1:$pf_cache_port" --pidfile "$tmp/postfwd.pid" \
     -u nobody -g nogroup --perfmon --max_servers "$connections" >"$tmp/postfwd.log" 2>&1
 postfwd_pgid=$(cat "$tmp/postfwd.pid")
-wait_port "$pf_port"
+if [[ $policy_transport == unix ]]; then wait_socket "$tmp/postfwd.sock"; else wait_port "$pf_port"; fi
 
 # --- the runs ----------------------------------------------------------------
-run_load() {  # NAME PORT
-    "$load" --connect "inet:127.0.0.1:$2" --connections "$connections" --duration "$duration" \
+run_load() {  # NAME PORT SOCKET ROUND
+    local where="inet:127.0.0.1:$2"
+    [[ $policy_transport == unix ]] && where="unix:$3"
+    "$load" --connect "$where" --connections "$connections" --duration "$duration" \
         --warmup "$warmup" --profile rcpt --sasl-users "$users" --seed 42 --json \
-        2>"$tmp/$1.load.log" >"$tmp/$1.json" || {
+        2>"$tmp/$1.load.log" >"$tmp/$1.$4.json" || {
         echo "policy-load against $1 failed:" >&2; cat "$tmp/$1.load.log" >&2; exit 1; }
 }
-echo "policy-load: $connections connections, $users SASL users, RCPT, ${duration}s measured;" \
-     "limit $limit recipients per user per ${window}s"
-run_load policyd-ratelimit "$ours_port"
-run_load policyd-rate-limit "$prl_port"
-run_load postfwd2 "$pf_port"
+echo "policy-load: $connections connections ($policy_transport), $users SASL users, RCPT," \
+     "${duration}s measured; limit $limit recipients per user per ${window}s;" \
+     "policyd-ratelimit reaches Redis by $redis_transport"
+for round in $(seq "$rounds"); do
+    run_load policyd-ratelimit "$ours_port" "$tmp/ours.sock" "$round"
+    run_load policyd-rate-limit "$prl_port" "$tmp/prl.sock" "$round"
+    run_load postfwd2 "$pf_port" "$tmp/postfwd.sock" "$round"
+done
 
-/usr/bin/python3 - "$tmp" <<'EOF'
-import json, sys
-tmp = sys.argv[1]
+/usr/bin/python3 - "$tmp" "$rounds" <<'EOF'
+import json, statistics, sys
+tmp, rounds = sys.argv[1], int(sys.argv[2])
 names = ["policyd-ratelimit", "policyd-rate-limit", "postfwd2"]
-r = {n: json.load(open(f"{tmp}/{n}.json")) for n in names}
-print(f"{'daemon':<20} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  actions")
+runs = {n: [json.load(open(f"{tmp}/{n}.{i}.json")) for i in range(1, rounds + 1)] for n in names}
+r = {}
+for n in names:
+    r[n] = {k: statistics.median(x[k] for x in runs[n]) for k in ("rps", "p50_us", "p99_us")}
+    r[n]["errors"] = sum(x["errors"] for x in runs[n])
+print(f"medians of {rounds} rounds:")
+print(f"{'daemon':<20} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  req/s of each round")
 for n in names:
     x = r[n]
-    acts = " ".join(f"{k}={v}" for k, v in x["actions"].items())
-    print(f"{n:<20} {x['rps']:>10.0f} {x['p50_us']/1000:>8.2f} {x['p99_us']/1000:>8.2f} {x['errors']:>7}  {acts}")
+    each = " ".join(f"{y['rps']:.0f}" for y in runs[n])
+    print(f"{n:<20} {x['rps']:>10.0f} {x['p50_us']/1000:>8.2f} {x['p99_us']/1000:>8.2f} {x['errors']:>7}  {each}")
 ours = r["policyd-ratelimit"]
 ok = True
 for peer in names[1:]:

@@ -237,6 +237,29 @@ TEST_F(RateDaemonTest, OverridesFileIsReloadedOnSighup) {
     EXPECT_EQ(c->ask(rcpt({{"sasl_username", "vip"}})), kDefer);
 }
 
+TEST_F(RateDaemonTest, MetricsArePerRule) {
+    const int metrics_port = testsupport::free_port();
+    auto d = start({{"metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)},
+                    {"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 2, "1h"),
+                               rule("client_msgs", {"client_address"}, "messages", 9, "1h")}}});
+    auto c = d->connect();
+    EXPECT_EQ(passes(*c, rcpt(), 5), 2);
+    EXPECT_EQ(c->ask(rcpt({{"sasl_username", ""}})), "DUNNO");
+    auto m = testsupport::run({"curl", "-sS", "--max-time", "5",
+                               "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
+    ASSERT_EQ(m.exit_code, 0) << m.output;
+    EXPECT_NE(m.output.find("ratelimit_rule_applied_total{rule=\"user_rcpt\"} 5"),
+              std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("ratelimit_rule_refused_total{rule=\"user_rcpt\"} 3"),
+              std::string::npos) << m.output;
+    // The messages rule checks at RCPT: applied to all six, refused none.
+    EXPECT_NE(m.output.find("ratelimit_rule_applied_total{rule=\"client_msgs\"} 6"),
+              std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("ratelimit_rule_refused_total{rule=\"client_msgs\"} 0"),
+              std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("ratelimit_store_errors_total 0"), std::string::npos) << m.output;
+}
+
 TEST_F(RateDaemonTest, DryRunAnswersDunnoAndLogs) {
     auto d = start({{"dry_run", true},
                     {"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 1, "1h")}}});
