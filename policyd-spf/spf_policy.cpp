@@ -227,7 +227,7 @@ std::string Facts::sender_domain() const {
 
 Options read_options(proto::config::Reader& r) {
     Options o;
-    auto helo = r.choice("helo_reject", "SPF_Not_Pass",
+    auto helo = r.choice("helo_reject", "Fail",
                          {"SPF_Not_Pass", "Softfail", "Fail", "Null", "False", "No_Check"});
     o.helo_reject = helo == "SPF_Not_Pass" ? HeloReject::spf_not_pass
                     : helo == "Softfail"   ? HeloReject::softfail
@@ -252,7 +252,7 @@ Options read_options(proto::config::Reader& r) {
     o.authserv_id = r.string("authserv_id", hostname());
     if (o.authserv_id.empty() || !dot_atom(o.authserv_id))
         r.fail("authserv_id", "must be a host name (RFC 8601 authserv-id)");
-    o.hide_receiver = r.boolean("hide_receiver", true);
+    o.hide_receiver = r.boolean("hide_receiver", false);
     o.lookup_time = r.duration("lookup_time", std::chrono::seconds(20), std::chrono::seconds(1),
                                std::chrono::seconds(300));
     o.void_limit = static_cast<int>(r.integer("void_limit", 2, 0, 100));

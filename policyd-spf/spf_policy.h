@@ -27,7 +27,7 @@ enum class MailFromReject { fail, softfail, never, no_check };
 enum class HeaderType { spf, ar, none };
 
 struct Options {
-    HeloReject helo_reject = HeloReject::spf_not_pass;
+    HeloReject helo_reject = HeloReject::fail;
     MailFromReject mail_from_reject = MailFromReject::fail;
     bool permerror_reject = false;
     bool temperror_defer = false;
@@ -38,7 +38,7 @@ struct Options {
     std::vector<std::string> reject_not_pass_domains;
     HeaderType header_type = HeaderType::spf;
     std::string authserv_id;  // default: this host's name
-    bool hide_receiver = true;
+    bool hide_receiver = false;
     std::chrono::seconds lookup_time{20};
     int void_limit = 2;
     bool dry_run = false;

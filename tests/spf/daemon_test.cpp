@@ -179,7 +179,7 @@ TEST_F(SpfDaemon, MailFromNoCheckStillReportsHelo) {
 // --- helo_reject ---------------------------------------------------------------
 
 TEST_F(SpfDaemon, HeloRejectSpfNotPassRejectsEveryHeloResultButPassAndNone) {
-    auto& d = start();  // SPF_Not_Pass is the default
+    auto& d = start({{"helo_reject", "SPF_Not_Pass"}});
     EXPECT_TRUE(starts_with(d.ask({{"helo_name", "fail.example"}, {"sender", "a@pass.example"}}), kReject));
     EXPECT_TRUE(starts_with(d.ask({{"helo_name", "softfail.example"}, {"sender", "a@pass.example"}}), kReject));
     EXPECT_TRUE(starts_with(d.ask({{"helo_name", "neutral.example"}, {"sender", "a@pass.example"}}), kReject));
@@ -294,7 +294,7 @@ TEST_F(SpfDaemon, DomainWhitelistSkipsClientsItsRecordPasses) {
 // --- header_type, authserv_id, hide_receiver -----------------------------------
 
 TEST_F(SpfDaemon, ReceivedSpfHeaderNamesIdentityAndKeys) {
-    auto& d = start();
+    auto& d = start({{"hide_receiver", true}});
     std::string a = d.ask({{"sender", "alice@pass.example"}, {"helo_name", "mx.pass.example"}});
     EXPECT_EQ(a, kSpfHeader +
                      "Pass (domain of alice@pass.example designates 192.0.2.99 as permitted sender) "
@@ -323,11 +323,23 @@ TEST_F(SpfDaemon, HideReceiverFalseNamesTheReceiver) {
     EXPECT_TRUE(contains(a, "(mx.test.example: ")) << a;
 }
 
-TEST_F(SpfDaemon, HideReceiverIsTheDefault) {
-    auto& d = start({{"authserv_id", "mx.test.example"}});
+TEST_F(SpfDaemon, HideReceiverLeavesTheReceiverOut) {
+    auto& d = start({{"hide_receiver", true}, {"authserv_id", "mx.test.example"}});
     std::string a = d.ask({{"sender", "alice@pass.example"}});
     EXPECT_FALSE(contains(a, "receiver=")) << a;
     EXPECT_FALSE(contains(a, "mx.test.example")) << a;
+}
+
+TEST_F(SpfDaemon, DefaultsAreThoseOfPolicydSpfConf) {
+    auto& d = start({{"authserv_id", "mx.test.example"}});
+    // HELO_reject = Fail: a HELO softfail is not refused, a HELO fail is.
+    std::string a = d.ask({{"helo_name", "softfail.example"}, {"sender", "a@pass.example"}});
+    EXPECT_TRUE(starts_with(a, kSpfHeader + "Pass (mx.test.example: ")) << a;
+    EXPECT_TRUE(contains(a, " receiver=mx.test.example;")) << "Hide_Receiver = No: " << a;
+    EXPECT_TRUE(starts_with(d.ask({{"helo_name", "fail.example"}, {"sender", "a@pass.example"}}), kReject));
+    // Mail_From_reject = Fail.
+    EXPECT_TRUE(starts_with(d.ask({{"sender", "a@fail.example"}}), kReject));
+    EXPECT_TRUE(starts_with(d.ask({{"sender", "a@softfail.example"}}), kSpfHeader + "Softfail"));
 }
 
 // --- reject_not_pass_domains, dry_run ------------------------------------------

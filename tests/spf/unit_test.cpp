@@ -211,6 +211,7 @@ TEST(SpfVerdict, ReplyFormats) {
 
     o.permerror_reject = false;
     o.temperror_defer = false;
+    o.hide_receiver = true;
     EXPECT_EQ(reply(o, facts(), out(Result::none), out(Result::pass)),
               "PREPEND Received-SPF: Pass (domain of alice@example.com designates 192.0.2.99 as "
               "permitted sender) identity=mailfrom; client-ip=192.0.2.99; helo=mail.example.org; "

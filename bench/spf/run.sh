@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# policyd-spf against postfix-policyd-spf-python (the Debian peer, one
+# process per connection behind socat, as spawn(8) runs it), in the same run,
+# with the same load generator (policy-load) and the same DNS server.
+#
+# DNS: dnsmasq answers N_DOMAINS sender domains (d0.example ...) with a TXT
+# SPF record from 127.0.0.1:53 inside a network namespace made for this run;
+# every name under .example that is not listed is NXDOMAIN, nothing leaves
+# the namespace. Both daemons and policy-load run inside it.
+#
+# Two loads per daemon, each on a freshly started daemon:
+#   cold: 10,000 distinct sender domains and 10,000 clients (HELO names), so
+#         most checks miss any cache;
+#   warm: 100 sender domains and 100 clients, after a warm-up pass.
+#
+# Usage (as root): bench/spf/run.sh [BUILD_DIR]   (default: build)
+#   DURATION (s, default 10), CONNECTIONS (default 64)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+duration=${DURATION:-10}
+connections=${CONNECTIONS:-64}
+cold_domains=10000
+warm_domains=100
+
+ours="$build/policyd-spf/policyd-spf"
+load="$build/bench/policy-load"
+peer=/usr/bin/policyd-spf
+for f in "$ours" "$load" "$peer" /usr/sbin/dnsmasq /usr/bin/socat; do
+    [[ -x $f ]] || { echo "missing $f (build policyd-spf and policy-load; install the peers)" >&2; exit 1; }
+done
+[[ $(id -u) == 0 ]] || { echo "needs root (ip netns, port 53)" >&2; exit 1; }
+
+ns="spfbench$$"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns" "$work"
+    rmdir /etc/netns 2>/dev/null || true
+}
+trap cleanup EXIT
+
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+mkdir -p "/etc/netns/$ns"
+printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:2\n' > "/etc/netns/$ns/resolv.conf"
+inns() { ip netns exec "$ns" "$@"; }
+
+# The zone: half the clients (10.0.0.0/9) are permitted, the rest fail.
+{
+    echo "no-resolv"; echo "no-hosts"; echo "local=/example/"
+    echo "listen-address=127.0.0.1"; echo "bind-interfaces"; echo "port=53"
+    echo "local-ttl=3600"; echo "neg-ttl=3600"; echo "cache-size=0"
+    for ((i = 0; i < cold_domains; i++)); do
+        echo "txt-record=d$i.example,\"v=spf1 ip4:10.0.0.0/9 -all\""
+    done
+} > "$work/dnsmasq.conf"
+inns /usr/sbin/dnsmasq --keep-in-foreground --conf-file="$work/dnsmasq.conf" \
+    --pid-file="$work/dnsmasq.pid" 2> "$work/dnsmasq.log" &
+pids+=($!)
+
+# Both with their defaults, except: no per-decision logging (the peer's
+# syslog goes nowhere here either) and HELO_reject Fail for both.
+cat > "$work/ours.json" <<'EOF'
+{ "helo_reject": "Fail", "mail_from_reject": "Fail", "log_decisions": false }
+EOF
+cat > "$work/peer.conf" <<'EOF'
+debugLevel = 0
+TestOnly = 1
+HELO_reject = Fail
+Mail_From_reject = Fail
+PermError_reject = False
+TempError_Defer = False
+skip_addresses = 127.0.0.0/8,::ffff:127.0.0.0/104,::1
+EOF
+
+wait_port() {  # bounded: 10 s
+    for ((i = 0; i < 200; i++)); do
+        inns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2; return 1
+}
+wait_port 53
+
+# run_load NAME PORT DOMAINS WARMUP -> prints "rps p99_ms errors"
+run_load() {
+    local port=$2 domains=$3 warmup=$4
+    inns "$load" --connect "inet:127.0.0.1:$port" --connections "$connections" \
+        --duration "$duration" --warmup "$warmup" --timeout 30 --seed 7 \
+        --senders $((domains * 10)) --sender-domains "$domains" --clients "$domains" \
+        --json 2> "$work/$1.human" > "$work/$1.json"
+    /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("%.0f %.1f %d %s" % (r["rps"], r["p99_us"] / 1000.0, r["errors"],
+      " ".join("%s=%d" % kv for kv in sorted(r["actions"].items()))))' "$work/$1.json"
+}
+
+start_ours() {
+    inns "$ours" --config "$work/ours.json" --listen inet:127.0.0.1:10034 2> "$work/ours.log" &
+    daemon=$!; pids+=("$daemon"); wait_port 10034
+}
+start_peer() {
+    inns /usr/bin/socat TCP-LISTEN:10035,bind=127.0.0.1,reuseaddr,fork,backlog=128 \
+        EXEC:"$peer $work/peer.conf" 2> "$work/peer.log" &
+    daemon=$!; pids+=("$daemon"); wait_port 10035
+}
+stop_daemon() { kill "$daemon"; wait "$daemon" 2>/dev/null || true; }
+
+declare -A result
+for who in ours peer; do
+    port=$([[ $who == ours ]] && echo 10034 || echo 10035)
+    "start_$who"; result[$who.cold]=$(run_load "$who.cold" "$port" "$cold_domains" 0); stop_daemon
+    "start_$who"; result[$who.warm]=$(run_load "$who.warm" "$port" "$warm_domains" 2); stop_daemon
+done
+
+echo
+echo "policyd-spf vs postfix-policyd-spf-python, $connections connections, ${duration}s per load, DNS from dnsmasq"
+printf '%-28s %12s %10s %8s  %s\n' load requests/s p99_ms errors actions
+for k in ours.cold peer.cold ours.warm peer.warm; do
+    read -r rps p99 err actions <<< "${result[$k]}"
+    printf '%-28s %12s %10s %8s  %s\n' "$k ($([[ $k == *cold ]] && echo $cold_domains || echo $warm_domains) domains)" \
+        "$rps" "$p99" "$err" "$actions"
+done
+/usr/bin/python3 -c '
+import sys
+oc, pc, ow, pw = (float(x) for x in sys.argv[1:])
+print("ratio ours/peer: cold %.1fx, warm %.1fx" % (oc / pc if pc else float("inf"), ow / pw if pw else float("inf")))
+' "$(cut -d' ' -f1 <<< "${result[ours.cold]}")" "$(cut -d' ' -f1 <<< "${result[peer.cold]}")" \
+  "$(cut -d' ' -f1 <<< "${result[ours.warm]}")" "$(cut -d' ' -f1 <<< "${result[peer.warm]}")"
