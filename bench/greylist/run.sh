@@ -10,7 +10,8 @@
 # to the postgrey user). Starts a private redis-server, policyd-greylist and
 # postgrey on free loopback ports in a temp dir and stops them by PID.
 #
-# Cases, each at CONNECTIONS (64) persistent connections for DURATION (10) s:
+# Cases, each at CONNECTIONS (64) persistent connections for DURATION (10) s,
+# RUNS (3) times, medians printed:
 #   new       every request a new triplet (--unique)
 #   repeated  1000 triplets (10 clients x 10 senders x 10 recipients) asked
 #             over and over; delay 1 s in both daemons, so after the warmup
@@ -18,7 +19,7 @@
 # Then the Redis memory per stored triplet: FLUSHALL, TRIPLETS (1000000) new
 # triplets through the daemon, (used_memory after - before) / keys.
 #
-# Environment: DURATION, CONNECTIONS, TRIPLETS, WARMUP.
+# Environment: DURATION, RUNS, CONNECTIONS, TRIPLETS, WARMUP.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +30,7 @@ duration=${DURATION:-10}
 connections=${CONNECTIONS:-64}
 triplets=${TRIPLETS:-1000000}
 warmup=${WARMUP:-1}
+runs=${RUNS:-3}
 
 daemon=$build/policyd-greylist/policyd-greylist
 load=$build/bench/policy-load
@@ -91,7 +93,7 @@ chown postgrey: "$tmp/postgrey"
   --pidfile="$postgrey_pidfile" --delay=1 --daemonize
 wait_port "$pg_port"
 
-# run NAME PORT ARGS... -> prints "rps p99_us errors"
+# run PORT ARGS... -> prints "rps p99_us errors"
 run() {
   local port=$1
   shift
@@ -99,8 +101,9 @@ run() {
     --duration "$duration" --warmup "$warmup" --json "$@" 2>/dev/null |
     jq -r '"\(.rps) \(.p99_us) \(.errors)"'
 }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-printf '%s\n' "policyd-greylist vs postgrey $(dpkg-query -W -f='${Version}' postgrey 2>/dev/null), $connections connections, ${duration}s each, $(nproc) cores"
+printf '%s\n' "policyd-greylist vs postgrey $(dpkg-query -W -f='${Version}' postgrey 2>/dev/null), $connections connections, median of $runs runs of ${duration}s, $(nproc) cores"
 printf '%-9s %-17s %12s %12s %8s\n' case daemon "req/s" "p99 ms" errors
 declare -A rps
 for case in new repeated; do
@@ -108,9 +111,14 @@ for case in new repeated; do
   for who in policyd-greylist postgrey; do
     port=$gl_port
     [[ $who = postgrey ]] && port=$pg_port
-    read -r r p e < <(run "$port" "${args[@]}")
-    rps[$case/$who]=$r
-    printf '%-9s %-17s %12.0f %12.2f %8s\n' "$case" "$who" "$r" "$(echo "$p / 1000" | bc -l)" "$e"
+    rs=() ps=() errors=0
+    for ((i = 0; i < runs; i++)); do
+      read -r r p e < <(run "$port" "${args[@]}")
+      rs+=("$r") ps+=("$p") errors=$((errors + e))
+    done
+    rps[$case/$who]=$(median "${rs[@]}")
+    printf '%-9s %-17s %12.0f %12.2f %8s   (req/s %s)\n' "$case" "$who" "${rps[$case/$who]}" \
+      "$(echo "$(median "${ps[@]}") / 1000" | bc -l)" "$errors" "$(printf '%.0f ' "${rs[@]}")"
   done
   printf '%-9s %-17s %12.1fx\n' "$case" "ratio" "$(echo "${rps[$case/policyd-greylist]} / ${rps[$case/postgrey]}" | bc -l)"
 done
