@@ -262,6 +262,34 @@ TEST_F(RateDaemonTest, MetricsArePerRule) {
     EXPECT_NE(m.output.find("ratelimit_store_errors_total 0"), std::string::npos) << m.output;
 }
 
+TEST_F(RateDaemonTest, HashKeyKeepsNamesOutOfRedisAndLogs) {
+    dir_.write("secret", "0123456789abcdef0123456789abcdef\n");
+    nlohmann::json config{{"hash_key_file", dir_.file("secret")},
+                          {"key_prefix", "mx1rl"},
+                          {"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 1, "1h")}}};
+    auto d = start(config);
+    auto c = d->connect();
+    EXPECT_EQ(c->ask(rcpt({{"sasl_username", "secret-user"}})), "DUNNO");
+    EXPECT_EQ(c->ask(rcpt({{"sasl_username", "secret-user"}})), kDefer);
+    auto keys = redis_.command({"KEYS", "*"});
+    ASSERT_EQ(keys.elements.size(), 1u);
+    EXPECT_TRUE(keys.elements[0].str.starts_with("mx1rl:b:{")) << keys.elements[0].str;
+    EXPECT_EQ(keys.elements[0].str.find("secret"), std::string::npos);
+    // Another secret names other buckets: the same user starts empty.
+    dir_.write("secret2", "another secret of enough length\n");
+    config["hash_key_file"] = dir_.file("secret2");
+    auto d2 = start(config, "rl2");
+    auto c2 = d2->connect();
+    EXPECT_EQ(c2->ask(rcpt({{"sasl_username", "secret-user"}})), "DUNNO");
+    // The operator command finds the bucket through the same configuration.
+    auto r = d->command({"show", "user_rcpt", "secret-user"});
+    EXPECT_NE(r.output.find("used:      1 of 1"), std::string::npos) << r.output;
+    // The reason names no key (the decision line itself still shows the
+    // request's attributes, unless log_decisions is off).
+    EXPECT_NE(d->log().find("rule user_rcpt exceeded, key (hashed)"), std::string::npos)
+        << d->log();
+}
+
 TEST_F(RateDaemonTest, DryRunAnswersDunnoAndLogs) {
     auto d = start({{"dry_run", true},
                     {"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 1, "1h")}}});
