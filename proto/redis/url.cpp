@@ -169,6 +169,11 @@ void parse_tcp(std::string_view rest, Url& url) {
 
 Url Url::parse(std::string_view text) {
     Url url;
+    // A URL has no spaces or control bytes; refusing them keeps log lines
+    // and error messages that quote the host or path on one line.
+    for (char c : text)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+            fail("control character or space in URL (use %-escapes)");
     constexpr std::string_view redis_scheme = "redis://";
     constexpr std::string_view unix_scheme = "unix:";
     constexpr std::string_view redis_unix_scheme = "redis+unix://";
