@@ -11,10 +11,9 @@
 # WARMUP (2 s), ROUNDS (3: each round runs every daemon once, in turn; the
 # figures are the medians over the rounds, so a burst of other load on the
 # machine hits all three alike), LIMIT (recipients per user per WINDOW; 100), WINDOW (60 s),
-# POLICY_TRANSPORT (tcp: every daemon on 127.0.0.1; unix: every daemon on a
-# unix socket, as Postfix reaches a local policy service), REDIS_TRANSPORT
-# (unix: Redis on this host through its socket; tcp: through 127.0.0.1).
-# Everything listens on 127.0.0.1 (free ports) and lives in a temp dir; every
+# REDIS_TRANSPORT (unix: Redis on this host through its socket; tcp: through
+# 127.0.0.1). Every daemon serves the policy protocol on 127.0.0.1 (TCP).
+# Everything listens on 127.0.0.1 (free ports) and lives in temp dirs; every
 # process started here is stopped by PID (postfwd2 by its process group) on
 # exit. The peers run as root here (as a benchmark on a throwaway machine).
 set -euo pipefail
@@ -29,7 +28,6 @@ warmup=${WARMUP:-2}
 rounds=${ROUNDS:-3}
 limit=${LIMIT:-100}
 window=${WINDOW:-60}
-policy_transport=${POLICY_TRANSPORT:-tcp}
 redis_transport=${REDIS_TRANSPORT:-unix}
 
 ours=$build/policyd-ratelimit/policyd-ratelimit
@@ -42,6 +40,10 @@ for p in redis-server policyd-rate-limit postfwd2; do
 done
 
 tmp=$(mktemp -d /tmp/ratelimit-bench.XXXXXX)
+# policyd-rate-limit's sqlite database: on disk, as Debian ships it
+# (/var/lib/policyd-rate-limit); it commits on every request, so its speed is
+# the disk's fsync. PEER_SQLITE_DIR=/dev/shm shows it on tmpfs instead.
+sqlite_dir=$(mktemp -d "${PEER_SQLITE_DIR:-/var/tmp}/ratelimit-bench-sqlite.XXXXXX")
 pids=()
 postfwd_pgid=
 cleanup() {
@@ -55,7 +57,7 @@ cleanup() {
         for _ in $(seq 100); do kill -0 -- "-$postfwd_pgid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$postfwd_pgid" 2>/dev/null || true
     fi
-    rm -rf "$tmp"
+    rm -rf "$tmp" "$sqlite_dir"
 }
 trap cleanup EXIT
 
@@ -71,13 +73,6 @@ wait_port() {
         sleep 0.05
     done
     echo "nothing listens on 127.0.0.1:$1; logs in $tmp:" >&2
-    tail -n 20 "$tmp"/*.log >&2 || true
-    exit 1
-}
-
-wait_socket() {
-    for _ in $(seq 200); do [[ -S $1 ]] && return 0; sleep 0.05; done
-    echo "no socket $1; logs in $tmp:" >&2
     tail -n 20 "$tmp"/*.log >&2 || true
     exit 1
 }
@@ -103,7 +98,7 @@ cat >"$tmp/ours.json" <<EOF
 }
 EOF
 "$ours" --config "$tmp/ours.json" --redis "$redis_url" \
-    --listen "inet:127.0.0.1:$ours_port" --listen "unix:$tmp/ours.sock" 2>"$tmp/ours.log" &
+    --listen "inet:127.0.0.1:$ours_port" 2>"$tmp/ours.log" &
 pids+=($!)
 wait_port "$ours_port"
 
@@ -116,8 +111,8 @@ group: "root"
 pidfile: "$tmp/prl.pid"
 backend: 0
 sqlite_config:
-    database: "$tmp/prl.sqlite3"
-SOCKET: $( [[ $policy_transport == unix ]] && echo "\"$tmp/prl.sock\"" || echo "[\"127.0.0.1\", $prl_port]")
+    database: "$sqlite_dir/prl.sqlite3"
+SOCKET: ["127.0.0.1", $prl_port]
 limits:
     - [$limit, $window]
 limits_by_id: {}
@@ -132,7 +127,7 @@ report: False
 EOF
 policyd-rate-limit --file "$tmp/prl.yaml" >"$tmp/prl.log" 2>&1 &
 pids+=($!)
-if [[ $policy_transport == unix ]]; then wait_socket "$tmp/prl.sock"; else wait_port "$prl_port"; fi
+wait_port "$prl_port"
 
 # --- postfwd2 with a rate() rule per SASL user ------------------------------
 pf_port=$(free_port)
@@ -141,30 +136,27 @@ cat >"$tmp/postfwd.cf" <<EOF
 id=USER_RCPT; sasl_username=~/./; action=rate(sasl_username/$limit/$window/450 4.7.1 Rate limit exceeded)
 EOF
 # It daemonizes; its master, cache and policy children share one process group.
-if [[ $policy_transport == unix ]]; then pf_socket="unix:$tmp/postfwd.sock"
-else pf_socket="tcp:127.0.0.1:$pf_port"; fi
-postfwd2 -f "$tmp/postfwd.cf" --server_socket "$pf_socket" \
+postfwd2 -f "$tmp/postfwd.cf" --server_socket "tcp:127.0.0.1:$pf_port" \
     --cache_socket "tcp:127.0.0.1:$pf_cache_port" --pidfile "$tmp/postfwd.pid" \
     -u nobody -g nogroup --perfmon --max_servers "$connections" >"$tmp/postfwd.log" 2>&1
 postfwd_pgid=$(cat "$tmp/postfwd.pid")
-if [[ $policy_transport == unix ]]; then wait_socket "$tmp/postfwd.sock"; else wait_port "$pf_port"; fi
+wait_port "$pf_port"
 
 # --- the runs ----------------------------------------------------------------
-run_load() {  # NAME PORT SOCKET ROUND
-    local where="inet:127.0.0.1:$2"
-    [[ $policy_transport == unix ]] && where="unix:$3"
-    "$load" --connect "$where" --connections "$connections" --duration "$duration" \
+run_load() {  # NAME PORT ROUND
+    "$load" --connect "inet:127.0.0.1:$2" --connections "$connections" --duration "$duration" \
         --warmup "$warmup" --profile rcpt --sasl-users "$users" --seed 42 --json \
-        2>"$tmp/$1.load.log" >"$tmp/$1.$4.json" || {
+        2>"$tmp/$1.load.log" >"$tmp/$1.$3.json" || {
         echo "policy-load against $1 failed:" >&2; cat "$tmp/$1.load.log" >&2; exit 1; }
 }
-echo "policy-load: $connections connections ($policy_transport), $users SASL users, RCPT," \
+echo "policy-load: $connections connections, $users SASL users, RCPT," \
      "${duration}s measured; limit $limit recipients per user per ${window}s;" \
-     "policyd-ratelimit reaches Redis by $redis_transport"
+     "policyd-ratelimit reaches Redis by $redis_transport;" \
+     "policyd-rate-limit's sqlite in $(df --output=fstype "$sqlite_dir" | tail -1) $sqlite_dir"
 for round in $(seq "$rounds"); do
-    run_load policyd-ratelimit "$ours_port" "$tmp/ours.sock" "$round"
-    run_load policyd-rate-limit "$prl_port" "$tmp/prl.sock" "$round"
-    run_load postfwd2 "$pf_port" "$tmp/postfwd.sock" "$round"
+    run_load policyd-ratelimit "$ours_port" "$round"
+    run_load policyd-rate-limit "$prl_port" "$round"
+    run_load postfwd2 "$pf_port" "$round"
 done
 
 /usr/bin/python3 - "$tmp" "$rounds" <<'EOF'
