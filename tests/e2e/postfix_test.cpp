@@ -85,6 +85,16 @@ TEST_F(PostfixE2E, SpfFailIsRejectedWith550) {
     EXPECT_EQ(stack.log_of(Daemon::greylist).find("fail.example"), std::string::npos)
         << stack.log_of(Daemon::greylist);
     EXPECT_EQ(stack.delivered_count("bob"), 0u);
+
+    // An unknown mailbox is refused before SPF and greylisting are asked.
+    Mail unknown = mail;
+    unknown.from = "sender@pass.example";
+    unknown.to = {"nobody@example.org"};
+    auto r2 = send_mail(unknown);
+    EXPECT_TRUE(starts_with(r2.reply_to("RCPT TO:<nobody@example.org>"), "550 5.1.1"))
+        << r2.transcript;
+    EXPECT_EQ(stack.log_of(Daemon::spf).find("nobody@example.org"), std::string::npos);
+    EXPECT_EQ(stack.log_of(Daemon::greylist).find("nobody@example.org"), std::string::npos);
 }
 
 TEST_F(PostfixE2E, RateLimitDefersRecipientsBeyondTheLimitOfOneSaslUser) {
