@@ -2,7 +2,7 @@
 # Install, build and run the whole service on this host, in the foreground:
 # a private Redis on 127.0.0.1:6379 (or the one already answering there), the
 # three policy daemons on their default loopback ports, and delivery-maildir
-# serving LMTP on 127.0.0.1:10024. Ready for Postfix's check_policy_service.
+# serving LMTP on 127.0.0.1:24 into STATE_DIR/mail. Ready for Postfix's check_policy_service.
 # Ctrl-C (or SIGTERM) drains and stops everything; SIGHUP reloads the daemons.
 #   STATE_DIR  Redis data, mail and logs (default /var/lib/mailpolicy)
 #   BUILD_DIR  build directory (default: build)
@@ -22,6 +22,24 @@ cmake --build "$build" -j "$(nproc)" --target "${programs[@]}"
 id "$run_user" >/dev/null 2>&1 ||
   useradd --system --home-dir "$state" --no-create-home --shell /usr/sbin/nologin "$run_user"
 install -d -o "$run_user" -g "$run_user" -m 0750 "$state" "$state/redis" "$state/mail" "$state/log"
+install -d -m 0755 "$state/etc"
+
+# The example configurations of deploy/config/, with this host's paths. The
+# daemons start as root only to bind (delivery-maildir's LMTP port 24) and
+# drop to the run user themselves ("user").
+[ -f "$state/etc/vmailbox" ] || install -m 0644 "$config/vmailbox" "$state/etc/vmailbox"
+for name in policyd-spf policyd-ratelimit policyd-greylist delivery-maildir; do
+  /usr/bin/python3 - "$config/$name.json" "$state/etc/$name.json" "$state" "$run_user" <<'PY'
+import json, sys
+src, dst, state, user = sys.argv[1:5]
+c = json.load(open(src))
+c["user"] = user
+if "virtual_base" in c:
+    c["virtual_base"] = state + "/mail"
+    c["virtual_mailboxes"] = state + "/etc/vmailbox"
+json.dump(c, open(dst, "w"), indent=2)
+PY
+done
 
 pids=()
 stop_all() {
@@ -42,7 +60,6 @@ wait_port() {
   echo "run-local: nothing listens on 127.0.0.1:$1; see $state/log/" >&2
   return 1
 }
-config_arg() { [ -f "$config/$1.json" ] && printf -- '--config\n%s\n' "$config/$1.json"; return 0; }
 
 if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   echo "run-local: using the Redis already answering on 127.0.0.1:6379" >&2
@@ -54,10 +71,8 @@ else
 fi
 
 start() {
-  local name=$1 port=$2; shift 2
-  local args
-  mapfile -t args < <(config_arg "$name")
-  as_user "$build/$name/$name" "${args[@]}" "$@" 2>>"$state/log/$name.log" &
+  local name=$1 port=$2
+  "$build/$name/$name" --config "$state/etc/$name.json" 2>>"$state/log/$name.log" &
   pids+=($!)
   wait_port "$port"
   echo "run-local: $name on 127.0.0.1:$port (log $state/log/$name.log)" >&2
@@ -65,9 +80,7 @@ start() {
 start policyd-spf 10034
 start policyd-ratelimit 10032
 start policyd-greylist 10023
-if [ -x "$build/delivery-maildir/delivery-maildir" ]; then
-  start delivery-maildir 10024 --listen inet:127.0.0.1:10024
-fi
+start delivery-maildir 24
 
 echo "run-local: ready; Ctrl-C stops" >&2
 # Any child dying ends the run, so a broken service is never silently missing.
