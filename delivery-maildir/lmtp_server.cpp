@@ -333,9 +333,12 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                     Resolution res;
                     if (state->settings.mode == Mode::system) {
                         // getpwnam may ask NSS (LDAP, sssd): not on the I/O thread.
-                        c->busy = true;
-                        res = co_await on_pool<Resolution>(
+                        // The job is built outside the co_await expression: g++ 12
+                        // destroys a capturing lambda temporary inside one twice.
+                        auto lookup = on_pool<Resolution>(
                             [st = state, a = cmd.path] { return resolve(*st, a); });
+                        c->busy = true;
+                        res = co_await std::move(lookup);
                         c->busy = false;
                     } else {
                         res = resolve(*state, cmd.path);
@@ -393,8 +396,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                         std::vector<SteadyClock::duration> took;
                     };
                     std::string body = data.take();
-                    c->busy = true;
-                    Done done = co_await on_pool<Done>([&, st = state] {
+                    auto job = on_pool<Done>([&, st = state] {
                         Done d;
                         for (const auto& r : rcpts) {
                             auto started = SteadyClock::now();
@@ -410,6 +412,8 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                         }
                         return d;
                     });
+                    c->busy = true;
+                    Done done = co_await std::move(job);  // see the RCPT case on g++ 12
                     c->busy = false;
                     done.outcomes.resize(rcpts.size());  // a failed job: all temporary
                     done.took.resize(rcpts.size());
