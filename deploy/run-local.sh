@@ -48,7 +48,8 @@ stop_all() {
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap stop_all INT TERM EXIT
+trap stop_all EXIT
+trap 'stop_all; exit 0' INT TERM
 trap 'for p in "${pids[@]}"; do kill -HUP "$p" 2>/dev/null || true; done' HUP
 
 as_user() { setpriv --reuid="$run_user" --regid="$run_user" --init-groups -- "$@"; }
