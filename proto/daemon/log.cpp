@@ -77,12 +77,12 @@ void append_text_value(std::string& out, std::string_view s) {
     append_json_string(out, s);
 }
 
-void emit(std::string& line) {
-    line += '\n';
-    // One write per line keeps lines whole across threads and processes.
+// One write per line (or per batch of whole lines) keeps lines whole across
+// threads and processes.
+void emit_raw(std::string_view text) {
     std::size_t off = 0;
-    while (off < line.size()) {
-        ssize_t n = ::write(2, line.data() + off, line.size() - off);
+    while (off < text.size()) {
+        ssize_t n = ::write(2, text.data() + off, text.size() - off);
         if (n <= 0) return;
         off += static_cast<std::size_t>(n);
     }
@@ -93,7 +93,7 @@ std::string program() {
     return g_program;
 }
 
-void render(Level level, std::string_view message, std::initializer_list<Field> fields) {
+std::string render(Level level, std::string_view message, std::initializer_list<Field> fields) {
     std::string line;
     line.reserve(256);
     if (g_format.load(std::memory_order_relaxed) == Format::json) {
@@ -131,7 +131,8 @@ void render(Level level, std::string_view message, std::initializer_list<Field> 
             append_text_value(line, f.value);
         }
     }
-    emit(line);
+    line += '\n';
+    return line;
 }
 
 }  // namespace
@@ -146,16 +147,23 @@ void set_min_level(Level l) { g_min_level.store(l); }
 
 void write(Level level, std::string_view message) {
     if (level < g_min_level.load(std::memory_order_relaxed)) return;
-    render(level, message, {});
+    emit_raw(render(level, message, {}));
 }
 
 void event(Level level, std::string_view message, std::initializer_list<Field> fields) {
     if (level < g_min_level.load(std::memory_order_relaxed)) return;
-    render(level, message, fields);
+    emit_raw(render(level, message, fields));
 }
 
+std::string format_event(Level level, std::string_view message, std::initializer_list<Field> fields) {
+    if (level < g_min_level.load(std::memory_order_relaxed)) return {};
+    return render(level, message, fields);
+}
+
+void write_lines(std::string_view lines) { emit_raw(lines); }
+
 void fatal(std::string_view m) {
-    render(Level::fatal, m, {});
+    emit_raw(render(Level::fatal, m, {}));
     std::exit(1);
 }
 

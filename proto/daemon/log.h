@@ -32,6 +32,12 @@ void write(Level level, std::string_view message);
 // message then key=value fields (text) or one JSON object (json).
 void event(Level level, std::string_view message, std::initializer_list<Field> fields);
 
+// The same line as event() would write, with its newline, for callers that
+// batch lines (empty when the level is filtered out); write_lines() writes
+// such a batch with as few write(2) calls as its size allows.
+std::string format_event(Level level, std::string_view message, std::initializer_list<Field> fields);
+void write_lines(std::string_view lines);
+
 inline void debug(std::string_view m) { write(Level::debug, m); }
 inline void info(std::string_view m) { write(Level::info, m); }
 inline void warning(std::string_view m) { write(Level::warning, m); }

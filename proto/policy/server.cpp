@@ -77,6 +77,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           faults(r.counter("policy_internal_faults_total",
                            "Requests whose decider failed (no reply)")),
           latency(r.histogram("policy_decision_seconds", "Time from request to reply")) {}
+    ~Impl() { flush_log(); }
 
     asio::io_context& io;
     ServerOptions options;
@@ -89,6 +90,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::unique_ptr<asio::steady_timer> drain_timer;
     std::unordered_map<std::string, metrics::Counter*> by_action;
     Clock::time_point last_refusal_log{};
+    // Decision lines of one pass of the event loop, written with one write(2)
+    // when the loop has run what is ready (at most kLogBatchBytes held).
+    std::string log_batch;
+    bool log_flush_posted = false;
+    static constexpr std::size_t kLogBatchBytes = 64 * 1024;
 
     metrics::Gauge& open;
     metrics::Gauge& in_flight;
@@ -202,10 +208,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         co_return false;
     }
 
+    void flush_log() {
+        log_flush_posted = false;
+        if (log_batch.empty()) return;
+        log::write_lines(log_batch);
+        log_batch.clear();
+    }
+
     void log_decision(const Request& r, const Decision& d, Clock::duration took) {
         std::string action = d.action.to_string();
         std::string ms = millis(took);
-        log::event(log::Level::info, "decision",
+        log_batch += log::format_event(log::Level::info, "decision",
                    {{"queue_id", r.get("queue_id")},
                     {"state", r.get("protocol_state")},
                     {"client", r.get("client_address")},
@@ -216,6 +229,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                     {"action", action},
                     {"reason", d.reason},
                     {"latency_ms", ms, true}});
+        if (log_batch.size() >= kLogBatchBytes) {
+            flush_log();
+        } else if (!log_flush_posted && !log_batch.empty()) {
+            log_flush_posted = true;
+            asio::post(io, [self = shared_from_this()] { self->flush_log(); });
+        }
     }
 
     asio::awaitable<void> serve(std::shared_ptr<Connection> c,
@@ -262,6 +281,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
 
     void finish_drain() {
+        flush_log();
         if (!on_drained) return;
         auto done = std::move(on_drained);
         on_drained = nullptr;
