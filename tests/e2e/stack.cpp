@@ -3,12 +3,16 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -171,18 +175,48 @@ bool unix_ready(const std::string& path) {
     }
 }
 
+// The rest of the test runs as PID 1 of a new pid namespace: the process
+// that called this only waits for it and exits with its status. When that
+// outer process dies, however (a CTest timeout kills it), the test gets
+// SIGKILL, and the kernel then kills every process of the namespace, so a
+// killed test leaves no Postfix, Dovecot or daemon behind.
+void run_as_namespace_init() {
+    int alive[2];  // the outer process holds the write end until it exits
+    if (::pipe2(alive, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid_t child = ::fork();
+    if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (child > 0) {
+        ::close(alive[0]);
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    ::close(alive[1]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct pollfd p = {alive[0], POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) ::_exit(1);  // hung up: the outer process is already gone
+    ::close(alive[0]);
+}
+
 }  // namespace
 
 void enter_private_network() {
     static bool entered = false;
     if (entered) return;
     if (::geteuid() != 0) throw std::runtime_error("the e2e tests must run as root");
-    if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0)
-        throw std::runtime_error(std::string("unshare(CLONE_NEWNET|CLONE_NEWNS): ") +
+    if (::unshare(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID) != 0)
+        throw std::runtime_error(std::string("unshare(CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWPID): ") +
                                  std::strerror(errno));
     // Mounts made from now on stay in this namespace.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         throw std::runtime_error(std::string("mount --make-rprivate /: ") + std::strerror(errno));
+    run_as_namespace_init();
+    // ps, pid files and /proc/PID agree with the namespace's pids.
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+        throw std::runtime_error(std::string("mount /proc: ") + std::strerror(errno));
     must_run({"ip", "link", "set", "lo", "up"}, "ip link set lo up");
     // An outside client's address: loopback addresses are never SPF-checked
     // (skip_addresses), and libspf2 passes them anyway.
@@ -412,11 +446,17 @@ void Stack::stop_postfix() {
     }
     run({"postfix", "-c", dir_.file("postfix"), "stop"});
     // `postfix stop` only signals the master: wait until it has gone, so the
-    // temp dir is not removed under a running Postfix.
+    // temp dir is not removed under a running Postfix. The master, orphaned
+    // by `postfix start`, is a child of this process (the namespace's init):
+    // reap it, or it would linger as a zombie that kill(pid, 0) still finds.
     auto end = steady_clock::now() + seconds(15);
-    while (master > 0 && ::kill(master, 0) == 0 && steady_clock::now() < end)
-        std::this_thread::sleep_for(milliseconds(20));
-    if (master > 0 && ::kill(master, 0) == 0) ::kill(master, SIGKILL);
+    while (master > 0 && ::waitpid(master, nullptr, WNOHANG) == 0 &&
+           steady_clock::now() < end)
+        std::this_thread::sleep_for(milliseconds(20));  // polling interval
+    if (master > 0 && ::kill(master, 0) == 0) {
+        ::kill(master, SIGKILL);
+        ::waitpid(master, nullptr, 0);
+    }
 }
 
 void Stack::start_dovecot() {
