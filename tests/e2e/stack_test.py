@@ -22,6 +22,7 @@ Usage: stack_test.py SOURCE_DIR BIN_DIR...   (root only)
 
 import ctypes
 import json
+import select
 import os
 import shutil
 import signal
@@ -36,10 +37,12 @@ import yaml
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
 
 libc = ctypes.CDLL(None, use_errno=True)
 failures = []
@@ -118,11 +121,48 @@ def main():
     tmp = tempfile.mkdtemp(prefix='mpstack.')
     os.chmod(tmp, 0o755)
     created = []
-    procs = {}
     mounted = []
+    child_failed = False
     try:
-        run_stack(src, deploy, bin_dirs, services, tmp, created, procs, mounted)
+        sys_ok(libc.unshare(CLONE_NEWNET | CLONE_NEWNS), 'unshare')
+        sys_ok(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None), 'make / private')
+        env = prepare(src, deploy, bin_dirs, services, tmp, created, mounted)
+        # The next child is the first process of a new pid namespace.
+        sys_ok(libc.unshare(CLONE_NEWPID), 'unshare pid')
+        alive_r, alive_w = os.pipe()
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            # PID 1 of a new pid namespace. If the parent dies (a CTest
+            # timeout kills it), this gets SIGKILL and the kernel kills every
+            # process of the namespace: no service outlives the test.
+            os.close(alive_w)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if select.select([alive_r], [], [], 0)[0]:
+                os._exit(1)  # the parent is already gone
+            os._exit(run_services(src, services, tmp, env))
+        os.close(alive_r)
+        _, status = os.waitpid(pid, 0)
+        child_failed = status != 0
     except Exception as e:  # reported as a failure, after cleaning up
+        check(False, 'stack set up', '%s: %s' % (type(e).__name__, e))
+    finally:
+        for target in reversed(mounted):
+            libc.umount2(target.encode(), MNT_DETACH)
+        for d in reversed(created):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures or child_failed else 0
+
+
+def run_services(src, services, tmp, env):
+    procs = {}
+    try:
+        start_and_use(src, services, tmp, env, procs)
+    except Exception as e:  # reported as a failure, after stopping what runs
         check(False, 'stack ran to the end', '%s: %s' % (type(e).__name__, e))
     finally:
         for name, p in reversed(list(procs.items())):
@@ -135,26 +175,17 @@ def main():
                     p.wait()
             if name != 'dns' and name != 'postfix':
                 check(p.returncode == 0, name + ' exits 0 on SIGTERM', 'exit %s' % p.returncode)
-        for target in reversed(mounted):
-            libc.umount2(target.encode(), MNT_DETACH)
-        for d in reversed(created):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
         if failures:
             for name in procs:
                 log = os.path.join(tmp, name + '.log')
                 if os.path.exists(log):
                     print('--- %s\n%s' % (name, open(log, errors='replace').read()[-4000:]))
-        shutil.rmtree(tmp, ignore_errors=True)
-    print('%d failed' % len(failures))
+    print('%d failed' % len(failures), flush=True)
     return 1 if failures else 0
 
 
-def run_stack(src, deploy, bin_dirs, services, tmp, created, procs, mounted):
-    sys_ok(libc.unshare(CLONE_NEWNET | CLONE_NEWNS), 'unshare')
-    sys_ok(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None), 'make / private')
+def prepare(src, deploy, bin_dirs, services, tmp, created, mounted):
+    """Network, mounts and program names, in the namespaces just entered."""
     subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
     # An address outside mynetworks, for a client the policies apply to.
     subprocess.run(['ip', 'addr', 'add', '192.0.2.10/32', 'dev', 'lo'], check=True)
@@ -215,8 +246,10 @@ def run_stack(src, deploy, bin_dirs, services, tmp, created, procs, mounted):
         os.symlink(found[0], os.path.join(bindir, prog))
     os.symlink(os.path.join(deploy, 'postfix', 'docker-entrypoint.sh'),
                os.path.join(bindir, 'postfix-entrypoint'))
-    env = dict(os.environ, PATH=bindir + ':/usr/sbin:/usr/bin:/sbin:/bin')
+    return dict(os.environ, PATH=bindir + ':/usr/sbin:/usr/bin:/sbin:/bin')
 
+
+def start_and_use(src, services, tmp, env, procs):
     zone = {'pass.example': {'TXT': ['v=spf1 ip4:192.0.2.0/24 -all']},
             'mail.pass.example': {'TXT': ['v=spf1 ip4:192.0.2.0/24 -all']},
             'fail.example': {'TXT': ['v=spf1 -all']}}
