@@ -178,6 +178,29 @@ TEST_F(PostfixE2E, StoppedDaemonGetsDefaultActionAndARestartedOneIsUsedAgain) {
     EXPECT_NE(stack.log_of(Daemon::greylist).find("another@pass.example"), std::string::npos);
 }
 
+TEST_F(PostfixE2E, ReloadOnSighupKeepsPostfixConnectionsWorking) {
+    Stack stack;
+    Mail mail;
+    mail.port = stack.smtp_port();
+    mail.from = "first@pass.example";
+    mail.to = {"alice@example.org"};
+    auto r = send_mail(mail);
+    EXPECT_TRUE(starts_with(r.reply_to("RCPT TO:<alice@example.org>"), "450 4.7.1"))
+        << r.transcript << stack.diagnostics();
+
+    // As `systemctl reload` does: new config, SIGHUP. The next request goes
+    // over the connection Postfix keeps open, and gets the new text.
+    stack.reload(Daemon::greylist, "greylist_text", "Reloaded: retry in %s seconds");
+    mail.from = "second@pass.example";
+    auto r2 = send_mail(mail);
+    std::string rcpt = r2.reply_to("RCPT TO:<alice@example.org>");
+    EXPECT_TRUE(starts_with(rcpt, "450 4.7.1")) << r2.transcript << stack.diagnostics();
+    EXPECT_NE(rcpt.find("Reloaded: retry in 2 seconds"), std::string::npos) << rcpt;
+    std::string where = "127.0.0.1:" + std::to_string(stack.port_of(Daemon::greylist));
+    EXPECT_EQ(stack.maillog().find("problem talking to server " + where), std::string::npos)
+        << stack.maillog();
+}
+
 TEST_F(PostfixE2E, MailFromTrustedClientReachesTheMaildirThroughLmtp) {
     Stack stack;
     Mail mail;

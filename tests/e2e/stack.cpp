@@ -366,6 +366,29 @@ void Stack::stop(Daemon d) {
                                  " did not exit 0 on SIGTERM:\n" + log_of(d));
 }
 
+void Stack::reload(Daemon d, const std::string& key, const std::string& value) {
+    std::string path = dir_.file(std::string(daemon_name(d)) + ".json");
+    auto cfg = load_json(path);
+    cfg[key] = value;
+    write_file(path, cfg.dump(2));
+    auto count = [&] {
+        std::string log = log_of(d);
+        std::size_t n = 0;
+        for (auto p = log.find("configuration reloaded"); p != std::string::npos;
+             p = log.find("configuration reloaded", p + 1))
+            ++n;
+        return n;
+    };
+    std::size_t before = count();
+    daemons_.at(d).signal(SIGHUP);
+    auto end = steady_clock::now() + seconds(10);
+    while (count() == before) {
+        if (steady_clock::now() > end)
+            throw std::runtime_error(std::string(daemon_name(d)) + " did not reload:\n" + log_of(d));
+        std::this_thread::sleep_for(milliseconds(20));  // polling interval
+    }
+}
+
 void Stack::start_postfix() {
     std::string conf = dir_.file("postfix");
     fs::create_directories(conf);

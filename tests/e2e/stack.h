@@ -79,6 +79,9 @@ public:
 
     void stop(Daemon d);
     void start(Daemon d);
+    // Rewrite a daemon's config with these keys changed, send SIGHUP and
+    // wait until it logs the reload.
+    void reload(Daemon d, const std::string& key, const std::string& value);
 
     // Content of the first message in <vmail>/example.org/<user>/new that
     // contains marker, waiting up to timeout; "" if none arrived.
