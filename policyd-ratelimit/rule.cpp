@@ -67,6 +67,102 @@ std::int64_t parse_size(std::string_view text) {
     return v;
 }
 
+// glibc's regcomp builds `x+` as `xx*` and `x{m,n}` as n copies of x, so a
+// short pattern such as "(((a+)+)+)..." or "((a{99}){99}){99}" takes memory
+// exponential in its length (a 120-byte pattern was seen to take 2 GB).
+// Estimate the size of the expanded pattern and refuse big ones; repeated
+// quantifiers ("a++", undefined in POSIX EREs) are refused outright.
+// Returns why, or "".
+std::string regex_cost_problem(std::string_view p) {
+    constexpr double kMaxNodes = 10000;
+    std::vector<double> open{0};  // expanded size of each open group so far
+    double last = 0;              // size of the atom or group just read (0: none)
+    bool quantified = false;      // the last token was a quantifier
+    auto total = [&] {
+        double t = 0;
+        for (double w : open) t += w;
+        return t;
+    };
+    auto atom = [&](double w) {
+        open.back() += w;
+        last = w;
+        quantified = false;
+    };
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        double factor = 0;  // > 0: a quantifier repeating `last` this many times
+        switch (p[i]) {
+            case '\\': ++i; atom(1); break;
+            case '[': {
+                std::size_t j = i + 1;
+                if (j < p.size() && p[j] == '^') ++j;
+                if (j < p.size() && p[j] == ']') ++j;
+                while (j < p.size() && p[j] != ']') {
+                    if (p[j] == '[' && j + 1 < p.size() &&
+                        (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '=')) {
+                        const char end[] = {p[j + 1], ']', '\0'};
+                        auto close = p.find(end, j + 2);
+                        j = close == std::string_view::npos ? p.size() : close + 2;
+                    } else {
+                        ++j;
+                    }
+                }
+                i = j;
+                atom(1);
+                break;
+            }
+            case '(': open.push_back(0); last = 0; quantified = false; break;
+            case ')':
+                if (open.size() > 1) {
+                    double w = open.back();
+                    open.pop_back();
+                    atom(std::max(w, 1.0));
+                } else {
+                    atom(1);
+                }
+                break;
+            case '|': last = 0; quantified = false; break;
+            case '*':
+            case '?': factor = 1; break;
+            case '+': factor = 2; break;
+            case '{': {
+                // {m}, {m,}, {m,n}; anything else is left to regcomp.
+                std::size_t j = i + 1;
+                double m = 0, n = -1;
+                bool digits = false, comma = false;
+                for (; j < p.size() && p[j] != '}'; ++j) {
+                    char c = p[j];
+                    if (c >= '0' && c <= '9') {
+                        double& v = comma ? n : m;
+                        v = (v < 0 ? 0 : v) * 10 + (c - '0');
+                        if (v > 1e6) v = 1e6;
+                        digits = true;
+                    } else if (c == ',' && !comma) {
+                        comma = true;
+                    } else {
+                        break;
+                    }
+                }
+                if (j >= p.size() || p[j] != '}' || !digits) {
+                    atom(1);
+                    break;
+                }
+                i = j;
+                factor = std::max(1.0, n >= 0 ? n : (comma ? m + 1 : m));
+                break;
+            }
+            default: atom(1);
+        }
+        if (factor > 0) {
+            if (quantified) return "repeated quantifier";
+            open.back() += last * (factor - 1);
+            last *= factor;
+            quantified = true;
+        }
+        if (total() > kMaxNodes) return "too complex (repetitions expand it too much)";
+    }
+    return {};
+}
+
 }  // namespace
 
 std::optional<KeyAttribute> parse_key_attribute(std::string_view name) {
@@ -136,6 +232,8 @@ void Match::add(std::string_view text) {
         if (pattern.empty()) throw std::invalid_argument("empty regular expression");
         if (pattern.find('\0') != std::string::npos)
             throw std::invalid_argument("NUL in regular expression");
+        if (auto why = regex_cost_problem(pattern); !why.empty())
+            throw std::invalid_argument("regular expression /" + pattern + "/: " + why);
         auto regex = std::make_shared<Regex>();
         int rc = regcomp(&regex->re, pattern.c_str(), REG_EXTENDED | REG_ICASE | REG_NOSUB);
         if (rc != 0) {

@@ -124,6 +124,24 @@ TEST(RateRule, MatchExactListAndRegex) {
     Match bad;
     EXPECT_THROW(bad.add("//"), std::invalid_argument);
     EXPECT_THROW(bad.add("/a(/"), std::invalid_argument);
+    // Patterns whose compiled form would explode are refused before regcomp.
+    EXPECT_THROW(bad.add("/ab++/"), std::invalid_argument);
+    EXPECT_THROW(bad.add("/a*{2}/"), std::invalid_argument);
+    EXPECT_THROW(bad.add("/" + std::string(20, '(') + "a" + [] {
+                     std::string s;
+                     for (int i = 0; i < 20; ++i) s += ")+";
+                     return s;
+                 }() + "/"),
+                 std::invalid_argument);
+    EXPECT_THROW(bad.add("/((a{99}){99}){99}/"), std::invalid_argument);
+    EXPECT_THROW(bad.add("/x{1000000000}/"), std::invalid_argument);
+    // Ordinary patterns, repetitions and bracket expressions with ']' pass.
+    Match ok;
+    EXPECT_NO_THROW(ok.add("/^(mx|smtp)[0-9]{1,3}\\.(example|test)\\.(com|net)$/"));
+    EXPECT_NO_THROW(ok.add("/^[]a-z[:digit:]+]{2,64}@(sub\\.)*example\\.org$/"));
+    EXPECT_NO_THROW(ok.add("/(a+b?c*){50}/"));
+    EXPECT_TRUE(ok.matches("mx12.example.net"));
+    EXPECT_TRUE(ok.matches("ab]9@sub.sub.example.org"));
 
     Rule rule;
     Match d;
