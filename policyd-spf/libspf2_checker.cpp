@@ -77,6 +77,8 @@ struct Eval {
     std::array<std::uint8_t, 16> ip{};
     std::optional<Result> forced;
     std::string problem;
+    bool cache_only = false;  // never query: a miss ends the evaluation
+    bool missed = false;
 
     void force(Result r, std::string why) {
         if (forced) return;
@@ -86,6 +88,17 @@ struct Eval {
 };
 
 thread_local Eval* t_eval = nullptr;
+
+// Every lookup of an evaluation. In cache-only mode a miss is a temporary
+// failure that stops libspf2, and the caller's outcome is discarded.
+dns::Answer lookup(Eval& e, std::string_view name, int type) {
+    if (!e.cache_only) return dns::query(name, type, e.deadline, e.cache);
+    if (e.cache) {
+        if (auto hit = e.cache->get(name, type)) return *hit;
+    }
+    e.missed = true;
+    return dns::Answer{};
+}
 
 bool ends_with_nocase(std::string_view s, std::string_view suffix) {
     if (s.size() < suffix.size()) return false;
@@ -156,12 +169,12 @@ SPF_dns_rr_t* probe(SPF_dns_server_t* srv, const char* domain, Eval& e, std::str
     };
     bool found = false;
     if (!via_mx) {
-        auto a = dns::query(base, ns_t_aaaa, e.deadline, e.cache);
+        auto a = lookup(e, base, ns_t_aaaa);
         if (a.status == dns::Status::temporary) return temp(base);
         if (!count_void(e, a, base)) return make_rr(srv, domain, ns_t_a, TRY_AGAIN);
         found = !a.records.empty();
     } else {
-        auto mx = dns::query(base, ns_t_mx, e.deadline, e.cache);
+        auto mx = lookup(e, base, ns_t_mx);
         if (mx.status == dns::Status::temporary) return temp(base);
         if (!count_void(e, mx, base)) return make_rr(srv, domain, ns_t_a, TRY_AGAIN);
         if (mx.records.size() > kMaxMx) {
@@ -169,7 +182,7 @@ SPF_dns_rr_t* probe(SPF_dns_server_t* srv, const char* domain, Eval& e, std::str
             return make_rr(srv, domain, ns_t_a, TRY_AGAIN);
         }
         for (const auto& host : mx.records) {
-            auto a = dns::query(host, v6 ? ns_t_aaaa : ns_t_a, e.deadline, e.cache);
+            auto a = lookup(e, host, v6 ? ns_t_aaaa : ns_t_a);
             if (a.status == dns::Status::temporary) return temp(host);
             if (!a.records.empty()) found = true;
         }
@@ -204,7 +217,7 @@ SPF_dns_rr_t* layer_lookup(SPF_dns_server_t* srv, const char* domain, ns_type ty
         if (term && !count_void(*e, none, name)) return make_rr(srv, domain, type, TRY_AGAIN);
         return make_rr(srv, domain, type, HOST_NOT_FOUND);
     }
-    dns::Answer a = dns::query(name, type, e->deadline, e->cache);
+    dns::Answer a = lookup(*e, name, type);
     if (a.status == dns::Status::temporary) {
         // Section 5: a DNS error while evaluating a term is a temperror; one
         // while fetching an explanation only loses the explanation.
@@ -243,7 +256,7 @@ SPF_errcode_t layer_get_spf(SPF_server_t* server, SPF_request_t* request, SPF_re
         e->force(missing, "malformed domain " + std::string(domain));
         return SPF_E_NOT_SPF;
     }
-    dns::Answer a = dns::query(domain, ns_t_txt, e->deadline, e->cache);
+    dns::Answer a = lookup(*e, domain, ns_t_txt);
     if (a.status == dns::Status::temporary) {
         e->force(Result::temperror, "DNS failure for " + std::string(domain) + " TXT");
         return SPF_E_DNS_ERROR;
@@ -296,7 +309,7 @@ SPF_errcode_t layer_get_exp(SPF_server_t* server, const char* domain, char** buf
     e->in_exp = true;
     std::string_view name(domain ? domain : "");
     if (!queryable(name)) return SPF_E_NOT_SPF;
-    dns::Answer a = dns::query(name, ns_t_txt, e->deadline, e->cache);
+    dns::Answer a = lookup(*e, name, ns_t_txt);
     if (a.status != dns::Status::ok || a.records.size() != 1) return SPF_E_NOT_SPF;
     const std::string& text = a.records.front();
     if (text.size() > 2048) return SPF_E_NOT_SPF;
@@ -458,6 +471,7 @@ Outcome Libspf2Checker::check(const Query& q) {
     e.deadline = q.deadline;
     e.client_v6 = is_v6;
     e.request = req;
+    e.cache_only = q.cache_only;
     e.sender = sender;
     e.domain = domain;
     e.helo = q.helo;
@@ -471,7 +485,11 @@ Outcome Libspf2Checker::check(const Query& q) {
     SPF_errcode_t err = SPF_request_query_mailfrom(req, &resp);
     t_eval = nullptr;
 
-    if (e.forced) {
+    if (e.missed) {
+        out.needs_dns = true;
+        out.result = Result::temperror;
+        out.problem = "not in the DNS cache";
+    } else if (e.forced) {
         out.result = *e.forced;
         out.problem = e.problem;
     } else if (!resp) {

@@ -30,12 +30,16 @@ struct Query {
     std::chrono::steady_clock::time_point deadline;  // lookup budget ends here
     int void_limit = 2;                 // RFC 7208 4.6.4 void lookups allowed
     std::string receiver = "localhost";  // %{r} in explanations
+    // Answer only from cached DNS data, never block: an Outcome with
+    // needs_dns set means "run it again without this".
+    bool cache_only = false;
 };
 
 struct Outcome {
     Result result = Result::none;
     std::string explanation;  // fail only: exp= text or our default, sanitised
     std::string problem;      // why, for permerror/temperror/none (logs, comments)
+    bool needs_dns = false;   // cache_only and something was not cached
 };
 
 class SpfChecker {

@@ -7,7 +7,8 @@
 // worker queue gives a temperror outcome at once (so temperror_defer decides
 // between deferring and a TempError header) instead of unbounded latency; the
 // lookup_time budget bounds every evaluation, so a reply never waits on DNS
-// longer than lookup_time per identity plus queueing.
+// longer than lookup_time per identity plus queueing. A check whose DNS
+// answers are all cached runs on the I/O thread instead (it cannot block).
 #pragma once
 
 #include <chrono>
@@ -50,6 +51,7 @@ private:
     const proto::Clock& clock_;
     proto::metrics::Counter& pool_full_;
     proto::metrics::Counter& instance_hits_;
+    proto::metrics::Counter& inline_checks_;
 
     struct Remembered {
         proto::policy::Decision decision;
