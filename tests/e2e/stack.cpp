@@ -274,11 +274,14 @@ SmtpResult send_mail(const Mail& m) {
 
 Stack::Stack(Options options) : options_(options) {
     ::chmod(dir_.path().c_str(), 0755);  // Postfix and Dovecot users walk into it
-    for (Daemon d : {Daemon::spf, Daemon::ratelimit, Daemon::greylist, Daemon::delivery})
-        ports_[d] = free_port();
-    smtp_port_ = free_port();
-    submission_port_ = free_port();
+    // Redis first: it is listening before the other ports are chosen, so
+    // none of them can be its port.
     redis_ = std::make_unique<testsupport::RedisServer>();
+    used_ports_.insert(redis_->port());
+    for (Daemon d : {Daemon::spf, Daemon::ratelimit, Daemon::greylist, Daemon::delivery})
+        ports_[d] = new_port();
+    smtp_port_ = new_port();
+    submission_port_ = new_port();
     fs::create_directories(dir_.file("vmail"));
     write_file(dir_.file("vmailbox"),
                read_file(deploy_file("config/vmailbox")) +
@@ -305,12 +308,21 @@ Stack::~Stack() {
 
 int Stack::port_of(Daemon d) const { return ports_.at(d); }
 
+// free_port() releases the port it found, so two calls may return the same
+// one: keep asking until it is one this stack has not handed out yet.
+int Stack::new_port() {
+    for (;;) {
+        int port = free_port();
+        if (used_ports_.insert(port).second) return port;
+    }
+}
+
 void Stack::write_daemon_configs() {
     auto write = [&](Daemon d, nlohmann::json cfg) {
         // Addresses come from the command line, as in the compose file.
         cfg.erase("listen");
         cfg.erase("redis");
-        cfg["metrics"] = "inet:127.0.0.1:" + std::to_string(free_port());
+        cfg["metrics"] = "inet:127.0.0.1:" + std::to_string(new_port());
         write_file(dir_.file(std::string(daemon_name(d)) + ".json"), cfg.dump(2));
     };
     auto spf = load_json(deploy_file("config/policyd-spf.json"));

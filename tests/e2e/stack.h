@@ -14,6 +14,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,7 @@ private:
     void start_dovecot();
     void start_postfix();
     void stop_postfix();
+    int new_port();
 
     Options options_;
     testsupport::TempDir dir_;
@@ -108,6 +110,7 @@ private:
     testsupport::Process dovecot_;
     std::map<Daemon, testsupport::Process> daemons_;
     std::map<Daemon, int> ports_;
+    std::set<int> used_ports_;
     int smtp_port_ = 0;
     int submission_port_ = 0;
     bool postfix_running_ = false;
