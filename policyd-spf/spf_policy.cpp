@@ -24,6 +24,18 @@ std::string strip_dot(std::string s) {
     return s;
 }
 
+// The name or a subdomain of it is listed (as policyd-spf's domainmatch).
+bool in_domains(const std::vector<std::string>& list, const std::string& name) {
+    std::string n = strip_dot(lower(name));
+    for (const auto& d : list) {
+        if (n == d) return true;
+        if (n.size() > d.size() && n.compare(n.size() - d.size(), d.size(), d) == 0 &&
+            n[n.size() - d.size() - 1] == '.')
+            return true;
+    }
+    return false;
+}
+
 bool in_list(const std::vector<std::string>& list, const std::string& name) {
     std::string n = strip_dot(lower(name));
     return std::find(list.begin(), list.end(), n) != list.end();
@@ -127,20 +139,27 @@ std::optional<Refusal> refusal(const Options& o, const Facts& f, Identity id, co
     bool helo = id == Identity::helo && !f.sender.empty();  // a pure HELO check
     bool null_sender = f.sender.empty();
     bool reject_it = false;
-    if (helo && o.helo_reject == HeloReject::never) return std::nullopt;  // header only
+    // reject_not_pass_domains: for those domains (and their subdomains) the
+    // identity is judged as SPF_Not_Pass, whatever the setting says.
+    bool not_pass_domain = helo ? in_domains(o.reject_not_pass_domains, f.helo)
+                                : !null_sender && in_domains(o.reject_not_pass_domains, f.sender_domain());
+    if (not_pass_domain &&
+        (out.result == Result::fail || out.result == Result::softfail || out.result == Result::neutral))
+        reject_it = true;
+    if (helo && o.helo_reject == HeloReject::never && !reject_it) return std::nullopt;  // header only
     if (helo) {
         switch (out.result) {
             case Result::fail:
-                reject_it = o.helo_reject == HeloReject::spf_not_pass ||
+                reject_it = reject_it || o.helo_reject == HeloReject::spf_not_pass ||
                             o.helo_reject == HeloReject::softfail || o.helo_reject == HeloReject::fail;
                 break;
             case Result::softfail:
-                reject_it = o.helo_reject == HeloReject::spf_not_pass ||
+                reject_it = reject_it || o.helo_reject == HeloReject::spf_not_pass ||
                             o.helo_reject == HeloReject::softfail;
                 break;
             case Result::neutral:
             case Result::permerror:
-                reject_it = o.helo_reject == HeloReject::spf_not_pass;
+                reject_it = reject_it || o.helo_reject == HeloReject::spf_not_pass;
                 break;
             default:
                 break;
@@ -150,7 +169,7 @@ std::optional<Refusal> refusal(const Options& o, const Facts& f, Identity id, co
         // the MAIL FROM rule and the HELO rule apply.
         switch (out.result) {
             case Result::fail:
-                reject_it = o.mail_from_reject == MailFromReject::fail ||
+                reject_it = reject_it || o.mail_from_reject == MailFromReject::fail ||
                             o.mail_from_reject == MailFromReject::softfail ||
                             (null_sender && (o.helo_reject == HeloReject::null ||
                                              o.helo_reject == HeloReject::fail ||
@@ -158,26 +177,18 @@ std::optional<Refusal> refusal(const Options& o, const Facts& f, Identity id, co
                                              o.helo_reject == HeloReject::spf_not_pass));
                 break;
             case Result::softfail:
-                reject_it = o.mail_from_reject == MailFromReject::softfail ||
+                reject_it = reject_it || o.mail_from_reject == MailFromReject::softfail ||
                             (null_sender && (o.helo_reject == HeloReject::softfail ||
                                              o.helo_reject == HeloReject::spf_not_pass));
                 break;
             case Result::neutral:
-                reject_it = null_sender && o.helo_reject == HeloReject::spf_not_pass;
+                reject_it = reject_it || (null_sender && o.helo_reject == HeloReject::spf_not_pass);
                 break;
             case Result::permerror:
                 reject_it = null_sender && o.helo_reject == HeloReject::spf_not_pass;
                 break;
             default:
                 break;
-        }
-        if (!null_sender && out.result != Result::pass &&
-            in_list(o.reject_not_pass_domains, f.sender_domain())) {
-            return Refusal{reject("550 5.7.23", "Message rejected due to: SPF " +
-                                                    std::string(result_word(out.result)) +
-                                                    "; " + printable(f.sender_domain(), 256) +
-                                                    " requires an SPF pass"),
-                           "sender domain requires SPF pass"};
         }
     }
     if (out.result == Result::permerror && (reject_it || o.permerror_reject)) {

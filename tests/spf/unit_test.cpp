@@ -230,6 +230,21 @@ TEST(SpfVerdict, NullSenderUsesTheHeloResultAndIdentity) {
     EXPECT_TRUE(refused(o, f, out(Result::fail), out(Result::fail)));
 }
 
+TEST(SpfVerdict, RejectNotPassDomainsJudgesListedDomainsAsSpfNotPass) {
+    auto o = options();
+    o.helo_reject = spf::HeloReject::never;
+    o.mail_from_reject = spf::MailFromReject::never;
+    o.reject_not_pass_domains = {"example.com"};
+    for (Result r : {Result::fail, Result::softfail, Result::neutral})
+        EXPECT_TRUE(refused(o, facts("a@mail.example.com"), out(Result::none), out(r))) << spf::result_word(r);
+    for (Result r : {Result::pass, Result::none, Result::temperror})
+        EXPECT_FALSE(refused(o, facts("a@example.com"), out(Result::none), out(r))) << spf::result_word(r);
+    EXPECT_FALSE(refused(o, facts("a@notexample.com"), out(Result::none), out(Result::softfail)));
+    // The HELO name too.
+    spf::Facts f{"192.0.2.99", "mx.example.com", "a@other.example"};
+    EXPECT_TRUE(refused(o, f, out(Result::neutral), out(Result::pass)));
+}
+
 TEST(SpfVerdict, DryRunAndHeaderNone) {
     auto o = options();
     o.dry_run = true;
