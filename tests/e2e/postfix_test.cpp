@@ -122,6 +122,10 @@ TEST_F(PostfixE2E, RateLimitDefersRecipientsBeyondTheLimitOfOneSaslUser) {
         EXPECT_FALSE(stack.wait_for_delivery(user, "rate-limited").empty())
             << user << "\n" << stack.diagnostics();
     EXPECT_EQ(stack.delivered_count("dave"), 0u);
+    // The message and size rules were asked at DATA and END-OF-MESSAGE.
+    std::string rl_log = stack.log_of(Daemon::ratelimit);
+    EXPECT_NE(rl_log.find("state=DATA client="), std::string::npos) << rl_log;
+    EXPECT_NE(rl_log.find("state=END-OF-MESSAGE client="), std::string::npos) << rl_log;
 
     // The limit is per user: another user is not affected.
     Mail other = mail;
