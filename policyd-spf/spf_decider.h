@@ -11,6 +11,7 @@
 // answers are all cached runs on the I/O thread instead (it cannot block).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -52,6 +53,8 @@ private:
     proto::metrics::Counter& pool_full_;
     proto::metrics::Counter& instance_hits_;
     proto::metrics::Counter& inline_checks_;
+    static constexpr std::size_t kResults = static_cast<std::size_t>(Result::permerror) + 1;
+    std::array<std::array<proto::metrics::Counter*, kResults>, 2> checks_{};  // [identity][result]
 
     struct Remembered {
         proto::policy::Decision decision;
