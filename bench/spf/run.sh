@@ -8,12 +8,13 @@
 # every name under .example that is not listed is NXDOMAIN, nothing leaves
 # the namespace. Both daemons and policy-load run inside it.
 #
-# Two loads per daemon, each on a freshly started daemon, 3 s of warm-up
-# excluded (the peer forks one Python process per connection then):
-#   cold: 10,000 distinct sender domains and 10,000 clients (HELO names);
-#         ours runs with its DNS cache off, so every check resolves in full
-#         (the peer has no cache across requests);
-#   warm: 100 sender domains and 100 clients, ours with its DNS cache.
+# Each load on a freshly started daemon; the peer gets 3 s of warm-up
+# excluded, for forking its Python process per connection:
+#   cold:    10,000 distinct sender domains and 10,000 clients (HELO names);
+#            ours starts with an empty DNS cache and no warm-up excluded;
+#   nocache: the same load, ours with its DNS cache off, so every check
+#            resolves in full (the peer has no cache across requests);
+#   warm:    100 sender domains and 100 clients, 3 s of warm-up for both.
 #
 # Usage (as root): bench/spf/run.sh [BUILD_DIR]   (default: build)
 #   DURATION (s, default 10), CONNECTIONS (default 64)
@@ -123,24 +124,26 @@ start_peer() {
 stop_daemon() { kill "$daemon"; wait "$daemon" 2>/dev/null || true; }
 
 declare -A result
-for who in ours peer; do
-    port=$([[ $who == ours ]] && echo 10034 || echo 10035)
-    if [[ $who == ours ]]; then start_ours "$work/ours-nocache.json"; else start_peer; fi
-    result[$who.cold]=$(run_load "$who.cold" "$port" "$cold_domains" 3); stop_daemon
-    "start_$who"; result[$who.warm]=$(run_load "$who.warm" "$port" "$warm_domains" 3); stop_daemon
-done
+start_ours; result[ours.cold]=$(run_load ours.cold 10034 "$cold_domains" 0); stop_daemon
+start_ours "$work/ours-nocache.json"
+result[ours.nocache]=$(run_load ours.nocache 10034 "$cold_domains" 0); stop_daemon
+start_peer; result[peer.cold]=$(run_load peer.cold 10035 "$cold_domains" 3); stop_daemon
+start_ours; result[ours.warm]=$(run_load ours.warm 10034 "$warm_domains" 3); stop_daemon
+start_peer; result[peer.warm]=$(run_load peer.warm 10035 "$warm_domains" 3); stop_daemon
 
 echo
 echo "policyd-spf vs postfix-policyd-spf-python, $connections connections, ${duration}s per load, DNS from dnsmasq"
 printf '%-28s %12s %10s %8s  %s\n' load requests/s p99_ms errors actions
-for k in ours.cold peer.cold ours.warm peer.warm; do
+for k in ours.cold ours.nocache peer.cold ours.warm peer.warm; do
     read -r rps p99 err actions <<< "${result[$k]}"
-    printf '%-28s %12s %10s %8s  %s\n' "$k ($([[ $k == *cold ]] && echo $cold_domains || echo $warm_domains) domains)" \
+    printf '%-28s %12s %10s %8s  %s\n' "$k ($([[ $k == *warm ]] && echo $warm_domains || echo $cold_domains) domains)" \
         "$rps" "$p99" "$err" "$actions"
 done
+rps() { cut -d' ' -f1 <<< "${result[$1]}"; }
 /usr/bin/python3 -c '
 import sys
-oc, pc, ow, pw = (float(x) for x in sys.argv[1:])
-print("ratio ours/peer: cold %.1fx, warm %.1fx" % (oc / pc if pc else float("inf"), ow / pw if pw else float("inf")))
-' "$(cut -d' ' -f1 <<< "${result[ours.cold]}")" "$(cut -d' ' -f1 <<< "${result[peer.cold]}")" \
-  "$(cut -d' ' -f1 <<< "${result[ours.warm]}")" "$(cut -d' ' -f1 <<< "${result[peer.warm]}")"
+oc, on, pc, ow, pw = (float(x) for x in sys.argv[1:])
+r = lambda a, b: a / b if b else float("inf")
+print("ratio ours/peer: cold %.1fx (cache off %.1fx), warm %.1fx" % (r(oc, pc), r(on, pc), r(ow, pw)))
+' "$(rps ours.cold)" "$(rps ours.nocache)" "$(rps peer.cold)" "$(rps ours.warm)" "$(rps peer.warm)"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
