@@ -10,6 +10,7 @@ extern "C" {
 #include <spf2/spf_dns_rr.h>
 }
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <ctime>
@@ -434,6 +435,32 @@ Outcome Libspf2Checker::check(const Query& q) {
     if (!valid_domain_name(domain)) {
         out.result = Result::none;
         out.problem = "malformed domain";
+        return out;
+    }
+    if (q.forward_confirm) {
+        // Does the name have the client's address (A or AAAA)?
+        int type = is_v6 ? ns_t_aaaa : ns_t_a;
+        dns::Answer a;
+        if (q.cache_only) {
+            auto hit = cache_.get(domain, type);
+            if (!hit) {
+                out.needs_dns = true;
+                return out;
+            }
+            a = *hit;
+        } else {
+            a = dns::query(domain, type, q.deadline, &cache_);
+        }
+        if (a.status == dns::Status::temporary) {
+            out.result = Result::temperror;
+            out.problem = "DNS failure for " + domain;
+            return out;
+        }
+        std::string want = is_v6 ? std::string(reinterpret_cast<const char*>(&v6), 16)
+                                 : std::string(reinterpret_cast<const char*>(&v4), 4);
+        bool found = std::find(a.records.begin(), a.records.end(), want) != a.records.end();
+        out.result = found ? Result::pass : Result::fail;
+        if (!found) out.problem = "client address is not an address of " + domain;
         return out;
     }
     std::string sender = q.sender;

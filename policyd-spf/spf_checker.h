@@ -33,6 +33,9 @@ struct Query {
     // Answer only from cached DNS data, never block: an Outcome with
     // needs_dns set means "run it again without this".
     bool cache_only = false;
+    // Instead of SPF: pass when the client address is among the A/AAAA
+    // addresses of domain (forward confirmation of a HELO name), else fail.
+    bool forward_confirm = false;
 };
 
 struct Outcome {

@@ -71,6 +71,7 @@ auto on_pool(std::shared_ptr<Engine> engine, asio::any_io_executor executor, Que
 asio::awaitable<Outcome> SpfDecider::check(Query query) {
     auto executor = co_await asio::this_coro::executor;
     std::size_t identity = query.identity == Identity::helo ? 0 : 1;
+    bool query_was_forward_confirm = query.forward_confirm;
     // With every answer cached the check cannot block: run it here and save
     // two thread hand-offs; otherwise on the pool.
     query.cache_only = true;
@@ -82,7 +83,7 @@ asio::awaitable<Outcome> SpfDecider::check(Query query) {
         inline_checks_.inc();
     }
     if (outcome.result == Result::temperror && outcome.problem == kQueueFull) pool_full_.inc();
-    checks_[identity][static_cast<std::size_t>(outcome.result)]->inc();
+    if (!query_was_forward_confirm) checks_[identity][static_cast<std::size_t>(outcome.result)]->inc();
     co_return outcome;
 }
 
@@ -150,6 +151,16 @@ asio::awaitable<Decision> SpfDecider::decide(const proto::policy::Request& reque
         q.receiver = options_.authserv_id;
         return q;
     };
+
+    // helo_whitelist: only when the HELO name has the client's address, so a
+    // forged HELO of a whitelisted name does not skip the checks.
+    if (helo_whitelisted(options_, facts.helo)) {
+        Query q = make_query(Identity::helo, "postmaster@" + facts.helo, facts.helo);
+        q.forward_confirm = true;
+        Outcome o = co_await check(std::move(q));
+        if (o.result == Result::pass)
+            co_return finish(Decision{proto::policy::Action::dunno(), "whitelisted HELO"});
+    }
 
     for (const auto& domain : options_.domain_whitelist) {
         Outcome o = co_await check(make_query(Identity::mailfrom, "postmaster@" + domain, domain));

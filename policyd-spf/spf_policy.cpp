@@ -284,10 +284,13 @@ EngineOptions read_engine_options(proto::config::Reader& r) {
     return e;
 }
 
+bool helo_whitelisted(const Options& o, const std::string& helo) {
+    return !helo.empty() && in_list(o.helo_whitelist, helo);
+}
+
 std::optional<std::string> skip_reason(const Options& o, const Facts& f) {
     if (o.skip_addresses.contains(f.client_ip)) return "skip_addresses";
     if (o.whitelist.contains(f.client_ip)) return "whitelisted client";
-    if (!f.helo.empty() && in_list(o.helo_whitelist, f.helo)) return "whitelisted HELO";
     return std::nullopt;
 }
 

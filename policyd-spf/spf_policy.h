@@ -65,7 +65,12 @@ struct Facts {
     std::string sender_domain() const;
 };
 
-// Why a message is not checked at all, or nullopt.
+// The HELO name is listed in helo_whitelist (case-insensitive, trailing dot
+// ignored); the decider then checks that it has the client's address.
+bool helo_whitelisted(const Options& options, const std::string& helo);
+
+// Why a message is not checked at all, or nullopt (client address rules;
+// helo_whitelist needs DNS and is the decider's).
 std::optional<std::string> skip_reason(const Options& options, const Facts& facts);
 
 // The decision for a message. helo is the HELO outcome when HELO was checked;

@@ -279,9 +279,14 @@ TEST_F(SpfDaemon, WhitelistedClientsAreNotChecked) {
     EXPECT_TRUE(starts_with(d.ask({{"client_address", "192.0.2.98"}, {"sender", "a@fail.example"}}), kReject));
 }
 
-TEST_F(SpfDaemon, HeloWhitelistSkipsTheChecks) {
+TEST_F(SpfDaemon, HeloWhitelistSkipsTheChecksOnlyForTheNamesOwnAddress) {
     auto& d = start({{"helo_whitelist", {"Relay.Partner.example."}}});
+    // relay.partner.example has 192.0.2.99, the default client.
     EXPECT_EQ(d.ask({{"helo_name", "relay.partner.example"}, {"sender", "a@fail.example"}}), "DUNNO");
+    std::string forged = d.ask({{"client_address", "198.51.100.7"},
+                                {"helo_name", "relay.partner.example"},
+                                {"sender", "a@fail.example"}});
+    EXPECT_TRUE(starts_with(forged, kReject)) << "a forged whitelisted HELO must not skip: " << forged;
     EXPECT_TRUE(starts_with(d.ask({{"helo_name", "other.example"}, {"sender", "a@fail.example"}}), kReject));
 }
 
