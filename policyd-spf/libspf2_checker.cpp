@@ -509,7 +509,24 @@ Outcome Libspf2Checker::check(const Query& q) {
         std::memcpy(e.ip.data(), &v4, 4);
     t_eval = &e;
     SPF_response_t* resp = nullptr;
-    SPF_errcode_t err = SPF_request_query_mailfrom(req, &resp);
+    SPF_errcode_t err;
+    if (SPF_request_is_loopback(req)) {
+        // libspf2's query function passes loopback clients unevaluated; do
+        // what it does for any other client: fetch the record, interpret it.
+        req->use_helo = 0;
+        req->cur_dom = req->env_from_dp;
+        resp = SPF_response_new(req);
+        SPF_record_t* record = nullptr;
+        err = resp ? SPF_server_get_record(engine->server, req, resp, &record) : SPF_E_NO_MEMORY;
+        if (err == SPF_E_SUCCESS && record) {
+            resp->spf_record_exp = record;  // the record whose exp= applies
+            err = SPF_record_interpret(record, req, resp, 0);
+            resp->spf_record_exp = nullptr;  // freed below, never by the response
+        }
+        if (record) SPF_record_free(record);
+    } else {
+        err = SPF_request_query_mailfrom(req, &resp);
+    }
     t_eval = nullptr;
 
     if (e.missed) {

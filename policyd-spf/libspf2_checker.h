@@ -9,6 +9,7 @@
 //    record rewritten into a form libspf2 evaluates correctly;
 //  - identity and address normalisation before libspf2 runs (section 4.3
 //    "none" for malformed domains, IPv4-mapped IPv6 read as IPv4);
+//  - loopback clients evaluated like any other (libspf2 passes them);
 //  - result mapping afterwards: what our layer decided (permerror, temperror,
 //    none) wins over what libspf2 reports while unwinding.
 //

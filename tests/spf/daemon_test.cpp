@@ -267,9 +267,20 @@ TEST_F(SpfDaemon, LoopbackIsSkippedByDefault) {
 TEST_F(SpfDaemon, SkipAddressesReplacesTheDefault) {
     auto& d = start({{"skip_addresses", {"192.0.2.0/24"}}});
     EXPECT_EQ(d.ask({{"sender", "a@fail.example"}}), "DUNNO");
-    // (Loopback itself cannot show it: libspf2 passes loopback clients unevaluated.)
     std::string a = d.ask({{"client_address", "198.51.100.7"}, {"sender", "a@fail.example"}});
     EXPECT_TRUE(starts_with(a, kReject)) << a;
+}
+
+TEST_F(SpfDaemon, LoopbackClientsAreEvaluatedWhenNotSkipped) {
+    auto& d = start({{"skip_addresses", nlohmann::json::array()}});
+    for (std::string ip : {"127.0.0.1", "::1"}) {
+        std::string ok = d.ask({{"client_address", ip}, {"sender", "a@loopback.example"}});
+        EXPECT_TRUE(starts_with(ok, kSpfHeader + "Pass (")) << ip << ": " << ok;
+        std::string no = d.ask({{"client_address", ip}, {"sender", "a@fail.example"}});
+        EXPECT_TRUE(starts_with(no, kReject)) << ip << ": " << no;
+    }
+    std::string other = d.ask({{"client_address", "127.0.0.2"}, {"sender", "a@loopback.example"}});
+    EXPECT_TRUE(starts_with(other, kReject)) << other;
 }
 
 TEST_F(SpfDaemon, WhitelistedClientsAreNotChecked) {
