@@ -234,8 +234,10 @@ bool parse_maildirsize(std::string_view content, Quota& q) {
         while (p < line.data() + line.size() && *p == ' ') ++p;
         auto r2 = std::from_chars(p, line.data() + line.size(), c);
         if (r2.ec != std::errc()) return false;
-        q.bytes += b;
-        q.count += c;
+        // A hostile or corrupt file must not overflow the totals.
+        if (__builtin_add_overflow(q.bytes, b, &q.bytes) ||
+            __builtin_add_overflow(q.count, c, &q.count))
+            return false;
     }
     return true;
 }
@@ -303,8 +305,8 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         if (read_small_file(root + "/maildirsize", content, err) &&
             parse_maildirsize(content, quota)) {
             if ((quota.max_bytes > 0 &&
-                 quota.bytes + static_cast<std::int64_t>(size) > quota.max_bytes) ||
-                (quota.max_count > 0 && quota.count + 1 > quota.max_count)) {
+                 quota.bytes > quota.max_bytes - static_cast<std::int64_t>(size)) ||
+                (quota.max_count > 0 && quota.count >= quota.max_count)) {
                 ::close(fd);
                 ::unlink(tmp_path.c_str());
                 result.status = WriteResult::Status::over_quota;

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "mailbox_list.h"
 #include "recipient.h"
 #include "smtp/address.h"
 
@@ -24,27 +26,14 @@ const std::vector<std::string>& daemon_keys() {
 }
 
 std::unordered_set<std::string> load_mailbox_list(const std::string& path) {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in) throw config::ConfigError("cannot read " + path);
-    std::unordered_set<std::string> out;
-    std::string line;
-    std::size_t number = 0;
-    while (std::getline(in, line)) {
-        ++number;
-        auto hash = line.find('#');
-        if (hash != std::string::npos) line.resize(hash);
-        auto start = line.find_first_not_of(" \t\r");
-        if (start == std::string::npos) continue;
-        auto end = line.find_first_of(" \t\r", start);
-        std::string word = line.substr(start, end == std::string::npos ? end : end - start);
-        std::string why;
-        auto addr = proto::smtp::parse_mailbox(word, &why);
-        if (!addr)
-            throw config::ConfigError(path + ":" + std::to_string(number) + ": \"" + word +
-                                      "\": " + why);
-        out.insert(lower(addr->local) + "@" + lower(addr->domain));
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+        return parse_mailbox_list(content, path);
+    } catch (const std::invalid_argument& e) {
+        throw config::ConfigError(e.what());
     }
-    return out;
 }
 
 std::shared_ptr<const State> read_state(config::Reader& r) {

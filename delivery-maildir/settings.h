@@ -60,9 +60,8 @@ const std::vector<std::string>& daemon_keys();
 // config::ConfigError naming the key.
 std::shared_ptr<const State> read_state(proto::config::Reader& reader);
 
-// The virtual_mailboxes file: one address a line; '#' starts a comment; only
-// the first whitespace-separated word counts, so a Postfix
-// virtual_mailbox_maps source file can be used as is.
+// Read the virtual_mailboxes file (format in mailbox_list.h); throws
+// config::ConfigError naming the file and line.
 std::unordered_set<std::string> load_mailbox_list(const std::string& path);
 
 }  // namespace maildir

@@ -13,6 +13,7 @@
 
 #include "delivery.h"
 #include "lda.h"
+#include "mailbox_list.h"
 #include "maildir.h"
 #include "recipient.h"
 #include "support/process.h"
@@ -96,8 +97,29 @@ TEST(DeliveryQuota, ParsesMaildirsize) {
 TEST(DeliveryQuota, RefusesMalformedMaildirsize) {
     Quota q;
     for (std::string_view bad : {"", "1000S", "1000X\n", "S\n", "-5S\n",  "10S\nabc 1\n",
-                                 "10S\n5\n", "99999999999999999999S\n"})
+                                 "10S\n5\n", "99999999999999999999S\n",
+                                 "10S\n9223372036854775807 1\n1 1\n"})  // totals overflow
         EXPECT_FALSE(parse_maildirsize(bad, q)) << bad;
+}
+
+TEST(DeliveryMailboxList, PostfixTableFormatCommentsAndCase) {
+    auto list = parse_mailbox_list("# comment\nBob@Example.ORG   OK\n\n  alice@example.org\t# x\r\n"
+                                   "\"odd,name\"@example.net\n",
+                                   "list");
+    EXPECT_EQ(list, (std::unordered_set<std::string>{"bob@example.org", "alice@example.org",
+                                                     "odd,name@example.net"}));
+}
+
+TEST(DeliveryMailboxList, ErrorsNameTheLine) {
+    for (std::string bad : {"bob@example.org\nnot-an-address\n", "ok@example.org\n\"\"@example.org\n",
+                            "ok@example.org\nbob@-bad-.example\n"}) {
+        try {
+            parse_mailbox_list(bad, "list");
+            ADD_FAILURE() << bad;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_TRUE(std::string(e.what()).starts_with("list:2: ")) << e.what();
+        }
+    }
 }
 
 TEST(DeliveryMaildirWrite, UniqueNamesFollowTheMaildirSpecAndNeverRepeat) {
