@@ -25,26 +25,45 @@ constexpr auto kCleanInterval = std::chrono::hours(8);
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// mkdir that tolerates an existing directory.
-bool make_dir(const std::string& path, int& err) {
-    if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return true;
+bool fsync_dir(const std::string& path, int& err);
+
+std::string parent_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// mkdir that tolerates an existing directory; remembers the parents of the
+// directories it created, whose entries must be fsynced.
+bool make_dir(const std::string& path, std::vector<std::string>& dirty, int& err) {
+    if (::mkdir(path.c_str(), 0700) == 0) {
+        std::string parent = parent_of(path);
+        if (dirty.empty() || dirty.back() != parent) dirty.push_back(parent);
+        return true;
+    }
+    if (errno == EEXIST) return true;
     err = errno;
     return false;
 }
 
 bool make_maildir(const std::string& root, const std::string& create_below, int& err) {
+    std::vector<std::string> dirty;
     // Parents first, but only below create_below (virtual_base); never above.
     if (!create_below.empty() && root.starts_with(create_below + "/")) {
         std::size_t pos = create_below.size() + 1;
         while (true) {
             auto slash = root.find('/', pos);
             if (slash == std::string::npos) break;
-            if (!make_dir(root.substr(0, slash), err)) return false;
+            if (!make_dir(root.substr(0, slash), dirty, err)) return false;
             pos = slash + 1;
         }
     }
     for (const char* sub : {"", "/tmp", "/new", "/cur"})
-        if (!make_dir(root + sub, err)) return false;
+        if (!make_dir(root + sub, dirty, err)) return false;
+    // A message acknowledged in a new Maildir must survive a crash together
+    // with the directories that lead to it (fsyncing new/ alone does not
+    // make new/'s own entry durable).
+    for (auto it = dirty.rbegin(); it != dirty.rend(); ++it)
+        if (!fsync_dir(*it, err)) return false;
     return true;
 }
 

@@ -3,7 +3,8 @@
 //
 //   create tmp/<unique> with O_EXCL|O_NOFOLLOW, mode 0600; write; fsync;
 //   link into new/<unique> (rename where links are unsupported); unlink the
-//   tmp name; fsync new/.
+//   tmp name; fsync new/. Directories created on the way (a new Maildir) have
+//   their parents fsynced before the message is written.
 //
 // Guarantees: a success is returned only after both fsyncs; on any failure
 // (ENOSPC, EIO, EACCES, ...) the tmp file is removed and nothing is left in
