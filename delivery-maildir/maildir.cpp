@@ -214,8 +214,9 @@ std::string unique_name(const std::string& hostname, std::size_t size, std::size
         else host.push_back(c);
     }
     char buf[128];
+    static const pid_t pid = ::getpid();  // no fork after the first delivery
     std::snprintf(buf, sizeof buf, "%lld.M%06ldP%dQ%llu.", static_cast<long long>(tv.tv_sec),
-                  static_cast<long>(tv.tv_usec), static_cast<int>(::getpid()),
+                  static_cast<long>(tv.tv_usec), static_cast<int>(pid),
                   static_cast<unsigned long long>(++g_counter));
     return buf + host + ",S=" + std::to_string(size) + ",W=" + std::to_string(crlf_size);
 }
@@ -354,20 +355,13 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         return fail("close " + tmp_path, err);
     }
     std::string new_path = dir + "/new/" + name;
-    // link() never replaces an existing file; rename() only where links are
-    // not supported by the file system.
-    if (::link(tmp_path.c_str(), new_path.c_str()) == 0) {
-        ::unlink(tmp_path.c_str());
-    } else if (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP || errno == EMLINK) {
-        if (::rename(tmp_path.c_str(), new_path.c_str()) != 0) {
-            err = errno;
-            ::unlink(tmp_path.c_str());
-            return fail("rename into " + dir + "/new", err);
-        }
-    } else {
+    // rename(), as Dovecot does: one directory operation instead of link()
+    // and unlink(). It cannot replace another message: names are unique per
+    // host, process and delivery.
+    if (::rename(tmp_path.c_str(), new_path.c_str()) != 0) {
         err = errno;
         ::unlink(tmp_path.c_str());
-        return fail("link into " + dir + "/new", err);
+        return fail("rename into " + dir + "/new", err);
     }
     if (!fsync_dir(dir + "/new", err)) {
         // We will answer "try again": do not leave a copy that would become a duplicate.

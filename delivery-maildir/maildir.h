@@ -2,8 +2,7 @@
 // practice), blocking, for a worker thread:
 //
 //   create tmp/<unique> with O_EXCL|O_NOFOLLOW, mode 0600; write; fsync;
-//   link into new/<unique> (rename where links are unsupported); unlink the
-//   tmp name; fsync new/. Directories created on the way (a new Maildir) have
+//   rename into new/<unique>; fsync new/. Directories created on the way (a new Maildir) have
 //   their parents fsynced before the message is written.
 //
 // Guarantees: a success is returned only after both fsyncs; on any failure

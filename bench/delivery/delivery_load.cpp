@@ -1,9 +1,10 @@
 // Load generator for the Maildir delivery benchmark (bench/delivery/run.sh).
 // No project code: it measures it.
 //
-//   delivery-load lmtp|smtp HOST:PORT CONNS MESSAGES SIZE MAILBOXES DOMAIN
+//   delivery-load lmtp|smtp HOST:PORT CONNS MESSAGES SIZE MAILBOXES DOMAIN [PREFIX]
 //       MESSAGES messages of SIZE bytes over CONNS persistent connections,
-//       MAIL/RCPT/DATA pipelined (RFC 2920), recipient mb<i % MAILBOXES>@DOMAIN;
+//       MAIL/RCPT/DATA pipelined (RFC 2920), recipient
+//       PREFIXmb<i % MAILBOXES>@DOMAIN;
 //       prints "ok=N failed=N seconds=S rate=R" (rate in messages/s).
 //   delivery-load exec CONCURRENCY MESSAGES SIZE MAILBOXES -- PROGRAM ARGS...
 //       runs PROGRAM once per message, CONCURRENCY at a time, with the message
@@ -97,7 +98,7 @@ private:
 };
 
 int run_protocol(bool lmtp, const std::string& where, int conns, long messages, std::size_t size,
-                 long mailboxes, const std::string& domain) {
+                 long mailboxes, const std::string& domain, const std::string& prefix) {
     auto colon = where.rfind(':');
     std::string host = where.substr(0, colon);
     int port = std::atoi(where.c_str() + colon + 1);
@@ -114,7 +115,7 @@ int run_protocol(bool lmtp, const std::string& where, int conns, long messages, 
             while (true) {
                 long i = next++;
                 if (i >= messages) break;
-                std::string rcpt = "mb" + std::to_string(i % mailboxes) + "@" + domain;
+                std::string rcpt = prefix + "mb" + std::to_string(i % mailboxes) + "@" + domain;
                 if (!c.send("MAIL FROM:<bench@bench.example>\r\nRCPT TO:<" + rcpt + ">\r\nDATA\r\n")) break;
                 std::string a = c.reply(), b = c.reply(), d = c.reply();
                 if (!d.starts_with("354")) {
@@ -197,12 +198,12 @@ int run_exec(int concurrency, long messages, std::size_t size, long mailboxes, c
 int main(int argc, char** argv) {
     if (argc >= 8 && (std::strcmp(argv[1], "lmtp") == 0 || std::strcmp(argv[1], "smtp") == 0))
         return run_protocol(argv[1][0] == 'l', argv[2], std::atoi(argv[3]), std::atol(argv[4]),
-                            std::strtoul(argv[5], nullptr, 10), std::atol(argv[6]), argv[7]);
+                            std::strtoul(argv[5], nullptr, 10), std::atol(argv[6]), argv[7], argc > 8 ? argv[8] : "");
     if (argc >= 8 && std::strcmp(argv[1], "exec") == 0 && std::strcmp(argv[6], "--") == 0)
         return run_exec(std::atoi(argv[2]), std::atol(argv[3]), std::strtoul(argv[4], nullptr, 10),
                         std::atol(argv[5]), argv + 7);
     std::fprintf(stderr,
-                 "usage: delivery-load lmtp|smtp HOST:PORT CONNS MESSAGES SIZE MAILBOXES DOMAIN\n"
+                 "usage: delivery-load lmtp|smtp HOST:PORT CONNS MESSAGES SIZE MAILBOXES DOMAIN [PREFIX]\n"
                  "       delivery-load exec CONCURRENCY MESSAGES SIZE MAILBOXES -- PROGRAM ARGS...\n");
     return 2;
 }

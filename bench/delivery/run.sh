@@ -77,7 +77,11 @@ load=$tmp/delivery-load
 g++ -std=c++20 -O2 -pthread -o "$load" "$here/delivery_load.cpp"
 
 # --- delivery-maildir -------------------------------------------------------
-for i in $(seq 0 999); do echo "mb$i@bench.example"; done > "$tmp/mailboxes"
+for m in 1 1000; do
+  for r in $(seq "$runs"); do
+    for i in $(seq 0 $((m - 1))); do echo "mb$i@r$m-$r.example"; done
+  done
+done > "$tmp/mailboxes"
 cat > "$tmp/delivery.json" <<JSON
 {"mailbox_mode": "virtual", "virtual_base": "$tmp/vmail",
  "virtual_mailboxes": "$tmp/mailboxes", "log_decisions": false, "delivery_workers": 8}
@@ -100,7 +104,7 @@ ssl = no
 mail_location = maildir:~/Maildir
 userdb {
   driver = static
-  args = uid=nobody gid=nogroup home=$tmp/dovecot-home/%n
+  args = uid=nobody gid=nogroup home=$tmp/dovecot-home/%u
 }
 passdb {
   driver = static
@@ -115,7 +119,12 @@ smtp_port=$(free_port)
 mkdir -p "$tmp/postfix" "$tmp/queue" "$tmp/data" "$tmp/pf-maildirs"
 chown postfix: "$tmp/data"
 chown nobody:nogroup "$tmp/pf-maildirs"
-for i in $(seq 0 999); do echo "mb$i $tmp/pf-maildirs/mb$i/"; done > "$tmp/aliases"  # texthash: "key value"
+# texthash: "key value"; one alias set per run directory (see below).
+for m in 1 1000; do
+  for r in $(seq "$runs"); do
+    for i in $(seq 0 $((m - 1))); do echo "r$m-$r-mb$i $tmp/pf-maildirs/$m-$r/mb$i/"; done
+  done
+done > "$tmp/aliases"
 cat > "$tmp/postfix/main.cf" <<CONF
 compatibility_level = 3.6
 queue_directory = $tmp/queue
@@ -163,10 +172,10 @@ postfix_running=1
 wait_port "$smtp_port"
 
 sent_count() { grep -c 'status=sent' "$tmp/maillog" 2>/dev/null || true; }
-postfix_run() {  # $1 mailboxes; prints "rate=R"
+postfix_run() {  # $1 mailboxes, $2 run directory; prints "rate=R"
   local before target start end n
   before=$(sent_count)
-  "$load" smtp "127.0.0.1:$smtp_port" "$conns" "$peer_messages" "$size" "$1" bench.local >&2
+  "$load" smtp "127.0.0.1:$smtp_port" "$conns" "$peer_messages" "$size" "$1" bench.local "r$2-" >&2
   # Bounded: wait for all messages to reach the hold queue (100 x 0.1 s).
   for _ in $(seq 100); do
     n=$(find "$tmp/queue/hold" -type f | wc -l)
@@ -190,13 +199,18 @@ printf '%-10s %-26s %10s\n' mailboxes program "msgs/s"
 for mailboxes in 1 1000; do
   ours=() lda=() pf=()
   for r in $(seq "$runs"); do
-    rm -rf "$tmp/vmail/"* "$tmp/dovecot-home/"* "$tmp/pf-maildirs/"*
+    # Fresh, empty mailboxes: new directories for every run instead of
+    # deleting the last run's files, because ext4 then spends its time
+    # skipping recently freed inodes, which would penalise whoever runs next.
+    run_id=$mailboxes-$r
+    mkdir -p "$tmp/pf-maildirs/$run_id"
+    chown nobody:nogroup "$tmp/pf-maildirs/$run_id"
     sync
-    ours+=("$("$load" lmtp "127.0.0.1:$lmtp_port" "$conns" "$messages" "$size" "$mailboxes" bench.example | rate_of)")
+    ours+=("$("$load" lmtp "127.0.0.1:$lmtp_port" "$conns" "$messages" "$size" "$mailboxes" "r$run_id.example" | rate_of)")
     sync
-    lda+=("$("$load" exec "$conns" "$peer_messages" "$size" "$mailboxes" -- /usr/lib/dovecot/dovecot-lda -c "$tmp/dovecot.conf" -d %m -f bench@bench.example | rate_of)")
+    lda+=("$("$load" exec "$conns" "$peer_messages" "$size" "$mailboxes" -- /usr/lib/dovecot/dovecot-lda -c "$tmp/dovecot.conf" -d "r$run_id-%m" -f bench@bench.example | rate_of)")
     sync
-    pf+=("$(postfix_run "$mailboxes" | rate_of)")
+    pf+=("$(postfix_run "$mailboxes" "$run_id" | rate_of)")
   done
   o=$(printf '%s\n' "${ours[@]}" | median)
   d=$(printf '%s\n' "${lda[@]}" | median)
