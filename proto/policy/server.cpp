@@ -33,11 +33,16 @@ struct Session {
     std::string pending;  // bytes received after the end of the current request
 };
 
+// Milliseconds with three decimals, without printf's floating point.
 std::string millis(Clock::duration d) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f",
-                  std::chrono::duration<double, std::milli>(d).count());
-    return buf;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    std::string out = std::to_string(us / 1000);
+    out += '.';
+    auto frac = us % 1000;
+    out += static_cast<char>('0' + frac / 100);
+    out += static_cast<char>('0' + frac / 10 % 10);
+    out += static_cast<char>('0' + frac % 10);
+    return out;
 }
 
 }  // namespace
