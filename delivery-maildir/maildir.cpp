@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -112,6 +115,45 @@ bool fsync_dir(const std::string& path, int& err) {
     bool ok = ::fsync(fd) == 0;
     if (!ok) err = errno;
     ::close(fd);
+    return ok;
+}
+
+// Group commit for new/: deliveries into one Maildir that finish their
+// rename while another thread is fsyncing new/ share the next fsync instead
+// of each doing its own. A ticket is taken after the rename; an fsync that
+// starts after ticket T was issued makes renames up to T durable.
+struct DirSync {
+    std::mutex fsync_mutex;  // one fsync of this directory at a time
+    std::atomic<std::uint64_t> requested{0};
+    std::uint64_t synced = 0;  // guarded by fsync_mutex
+    int users = 0;             // guarded by g_dirs_mutex
+};
+std::mutex g_dirs_mutex;
+std::unordered_map<std::string, std::shared_ptr<DirSync>> g_dirs;  // entries only while in use
+
+bool fsync_dir_shared(const std::string& path, int& err) {
+    std::shared_ptr<DirSync> d;
+    {
+        std::lock_guard lock(g_dirs_mutex);
+        auto& slot = g_dirs[path];
+        if (!slot) slot = std::make_shared<DirSync>();
+        d = slot;
+        ++d->users;
+    }
+    const std::uint64_t ticket = ++d->requested;
+    bool ok = true;
+    {
+        std::lock_guard lock(d->fsync_mutex);
+        if (d->synced < ticket) {
+            const std::uint64_t covers = d->requested.load();
+            ok = fsync_dir(path, err);
+            if (ok) d->synced = covers;  // on failure every waiter tries itself
+        }
+    }
+    {
+        std::lock_guard lock(g_dirs_mutex);
+        if (--d->users == 0) g_dirs.erase(path);
+    }
     return ok;
 }
 
@@ -363,7 +405,7 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         ::unlink(tmp_path.c_str());
         return fail("rename into " + dir + "/new", err);
     }
-    if (!fsync_dir(dir + "/new", err)) {
+    if (!fsync_dir_shared(dir + "/new", err)) {
         // We will answer "try again": do not leave a copy that would become a duplicate.
         ::unlink(new_path.c_str());
         return fail("fsync " + dir + "/new", err);

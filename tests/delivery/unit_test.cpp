@@ -7,7 +7,9 @@
 #include <sysexits.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <regex>
 #include <set>
 
@@ -209,6 +211,26 @@ TEST(DeliveryMaildirWrite, CountLimitInMaildirsize) {
     ASSERT_EQ(deliver(root, "", "", "a\n", o).status, WriteResult::Status::ok);
     dir.write("Maildir/maildirsize", "0S,1C\n2 1\n");
     EXPECT_EQ(deliver(root, "", "", "b\n", o).status, WriteResult::Status::over_quota);
+}
+
+TEST(DeliveryMaildirWrite, ConcurrentDeliveriesIntoOneMaildirAllLand) {
+    // Eight threads share new/'s fsyncs (group commit); every message must land.
+    TempDir dir;
+    std::string root = dir.file("Maildir");
+    WriteOptions o;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                auto r = deliver(root, "", "", "message " + std::to_string(t * 100 + i) + "\n", o);
+                if (r.status != WriteResult::Status::ok) ++failures;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(list(root + "/new").size(), 400u);
+    EXPECT_TRUE(list(root + "/tmp").empty());
 }
 
 TEST(DeliveryMaildirWrite, CleanTmpRemovesOnlyOldFiles) {
