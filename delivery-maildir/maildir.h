@@ -2,7 +2,8 @@
 // practice), blocking, for a worker thread:
 //
 //   create tmp/<unique> with O_EXCL|O_NOFOLLOW, mode 0600; write; fsync;
-//   rename into new/<unique>; fsync new/. Directories created on the way (a new Maildir) have
+//   rename into new/<unique>; fsync new/ (concurrent deliveries into one
+//   Maildir share that fsync: group commit). Directories created on the way (a new Maildir) have
 //   their parents fsynced before the message is written.
 //
 // Guarantees: a success is returned only after both fsyncs; on any failure
