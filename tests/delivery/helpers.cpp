@@ -145,12 +145,17 @@ SystemUser::SystemUser(const std::string& parent) {
     ::chmod(std::filesystem::path(parent).parent_path().c_str(), 0755);
     auto r = testsupport::run({"useradd", "-M", "-U", "-d", home_, "-s", "/usr/sbin/nologin", name_});
     if (r.exit_code != 0) throw std::runtime_error("useradd: " + r.output);
+    // From here on a failure must not leave the user behind.
+    auto fail = [&](const std::string& why) {
+        testsupport::run({"userdel", name_});
+        throw std::runtime_error(why);
+    };
     struct passwd* pw = ::getpwnam(name_.c_str());
-    if (!pw) throw std::runtime_error("user not found after useradd");
+    if (!pw) fail("user not found after useradd");
     uid_ = pw->pw_uid;
     gid_ = pw->pw_gid;
     ::mkdir(home_.c_str(), 0755);
-    if (::chown(home_.c_str(), uid_, gid_) != 0) throw std::runtime_error("chown home");
+    if (::chown(home_.c_str(), uid_, gid_) != 0) fail("chown " + home_);
 }
 
 SystemUser::~SystemUser() { testsupport::run({"userdel", name_}); }
