@@ -14,13 +14,12 @@
 #include <boost/asio/write.hpp>
 #include <array>
 #include <charconv>
-#include <list>
 #include <map>
 
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "delivery.h"
-#include "net/endpoint_asio.h"
+#include "net/stream_server.h"
 #include "smtp/command.h"
 #include "smtp/data.h"
 #include "smtp/reply.h"
@@ -36,24 +35,7 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-struct Connection {
-    explicit Connection(Protocol::socket s) : socket(std::move(s)), watchdog(socket.get_executor()) {}
-
-    void close() {
-        if (closed) return;
-        closed = true;
-        boost::system::error_code ignored;
-        socket.shutdown(Protocol::socket::shutdown_both, ignored);
-        socket.close(ignored);
-        watchdog.cancel();
-    }
-
-    Protocol::socket socket;
-    asio::steady_timer watchdog;
-    SteadyClock::time_point deadline;
-    bool busy = false;  // a worker job is running for this connection
-    bool closed = false;
-};
+using proto::net::StreamConnection;
 
 struct Recipient {
     smtp::Address address;
@@ -81,13 +63,8 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
           registry(r),
           state_source(std::move(s)),
           pool(workers),
-          open(r.gauge("lmtp_connections_open", "Open LMTP connections")),
-          accepted(r.counter("lmtp_connections_total", "Accepted LMTP connections")),
-          refused(r.counter("lmtp_connections_refused_total",
-                            "Connections closed at once because max_connections was reached")),
           protocol_errors(r.counter("lmtp_protocol_errors_total",
                                     "Commands refused as malformed or out of sequence")),
-          idle_closed(r.counter("lmtp_idle_timeouts_total", "Connections closed when idle")),
           messages(r.counter("lmtp_messages_total", "Messages received (DATA completed)")),
           write_latency(r.histogram("maildir_delivery_seconds",
                                     "Time to write and fsync one recipient's copy")) {}
@@ -97,19 +74,10 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
     proto::metrics::Registry& registry;
     StateSource state_source;
     asio::thread_pool pool;
-    std::vector<std::unique_ptr<proto::net::Acceptor>> acceptors;
-    std::list<std::shared_ptr<Connection>> connections;
-    bool draining = false;
-    std::function<void()> on_drained;
-    std::unique_ptr<asio::steady_timer> drain_timer;
+    std::unique_ptr<proto::net::StreamServer> streams;  // set right after construction
     std::map<Status, proto::metrics::Counter*> by_status;
-    SteadyClock::time_point last_refusal_log{};
 
-    proto::metrics::Gauge& open;
-    proto::metrics::Counter& accepted;
-    proto::metrics::Counter& refused;
     proto::metrics::Counter& protocol_errors;
-    proto::metrics::Counter& idle_closed;
     proto::metrics::Counter& messages;
     proto::metrics::Histogram& write_latency;
 
@@ -143,55 +111,30 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
             asio::use_awaitable);
     }
 
-    asio::awaitable<void> watch(std::shared_ptr<Connection> c) {
-        while (!c->closed) {
-            c->watchdog.expires_at(std::min(c->deadline, SteadyClock::now() + options.idle_timeout));
-            co_await c->watchdog.async_wait(use_nothrow);
-            if (c->closed) break;
-            if (c->busy || SteadyClock::now() < c->deadline) continue;
-            idle_closed.inc();
-            c->close();
-        }
+    // Deliveries in progress are never timed out: their fsyncs finish, and
+    // the idle timeout applies again once the replies are sent.
+    static proto::net::StreamServerOptions stream_options(const proto::policy::ServerOptions& o) {
+        return {o.max_connections, o.idle_timeout, std::chrono::milliseconds(0), o.unix_mode};
     }
 
-    asio::awaitable<void> accept_loop(proto::net::Acceptor& acceptor) {
-        auto self = shared_from_this();
-        while (acceptor.is_open()) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-                log::warning("accept: " + ec.message());
-                asio::steady_timer pause(io, std::chrono::milliseconds(50));
-                co_await pause.async_wait(use_nothrow);
-                continue;
-            }
-            if (draining) continue;
-            if (connections.size() >= options.max_connections) {
-                refused.inc();
-                // Tell the client to come back rather than leaving it guessing.
-                std::string busy = reply_text(421, "4.3.2", "Too many connections, try again later");
-                boost::system::error_code ignored;
-                socket.non_blocking(true, ignored);
-                socket.write_some(asio::buffer(busy), ignored);
-                auto now = SteadyClock::now();
-                if (now - last_refusal_log > std::chrono::seconds(1)) {
-                    last_refusal_log = now;
-                    log::warning("max_connections (" + std::to_string(options.max_connections) +
-                                 ") reached; refusing new connections");
-                }
-                continue;
-            }
-            if (socket.local_endpoint(ec).protocol().family() != AF_UNIX)
-                socket.set_option(asio::ip::tcp::no_delay(true), ec);
-            auto c = std::make_shared<Connection>(std::move(socket));
-            c->deadline = SteadyClock::now() + options.idle_timeout;
-            connections.push_front(c);
-            auto where = connections.begin();
-            accepted.inc();
-            open.inc();
-            asio::co_spawn(io, watch(c), asio::detached);
-            asio::co_spawn(io, session(c, where), asio::detached);
-        }
+    void start(proto::metrics::Registry& r) {
+        std::weak_ptr<Impl> weak = weak_from_this();
+        proto::net::StreamServerProtocol protocol;
+        protocol.metric_prefix = "lmtp";
+        protocol.name = "LMTP";
+        // Tell the client to come back rather than leaving it guessing.
+        protocol.refusal = reply_text(421, "4.3.2", "Too many connections, try again later");
+        protocol.serve = [weak](std::shared_ptr<StreamConnection> c) {
+            return serve(weak.lock(), std::move(c));
+        };
+        streams = std::make_unique<proto::net::StreamServer>(io, stream_options(options), r,
+                                                             std::move(protocol));
+    }
+
+    // A static coroutine holding self: the connection keeps this alive.
+    static asio::awaitable<void> serve(std::shared_ptr<Impl> self,
+                                       std::shared_ptr<StreamConnection> c) {
+        if (self) co_await self->session(*c);
     }
 
     void log_recipient(std::string_view event, const std::string& sender, const std::string& rcpt,
@@ -212,9 +155,8 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                     {"latency_ms", ms, true}});
     }
 
-    asio::awaitable<void> session(std::shared_ptr<Connection> c,
-                                  std::list<std::shared_ptr<Connection>>::iterator where) {
-        auto self = shared_from_this();
+    asio::awaitable<void> session(StreamConnection& connection) {
+        auto* c = &connection;
         auto buf = std::make_unique<std::array<char, 16384>>();
         std::string in, out;
         smtp::CommandReader reader;
@@ -256,7 +198,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         };
 
         out = reply_text(220, "", state->settings.hostname + " LMTP ready");
-        while (!c->closed && !quit && !draining) {
+        while (!c->closed && !quit && !streams->draining()) {
             auto fed = reader.feed(in);
             in.erase(0, fed.consumed);
             if (fed.status == smtp::CommandReader::Status::need_more) {
@@ -452,79 +394,40 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                     break;
             }
         }
-        if (!c->closed && draining && !quit)
+        if (!c->closed && streams->draining() && !quit)
             out += reply_text(421, "4.3.2", "Service shutting down, try again later");
         co_await flush();
-        c->close();
-        connections.erase(where);
-        open.dec();
-        if (draining && connections.empty()) finish_drain();
-    }
-
-    void finish_drain() {
-        if (!on_drained) return;
-        auto done = std::move(on_drained);
-        on_drained = nullptr;
-        if (drain_timer) drain_timer->cancel();
-        done();
     }
 };
 
 LmtpServer::LmtpServer(asio::io_context& io, const proto::policy::ServerOptions& options,
                        proto::metrics::Registry& registry, StateSource state, unsigned workers)
-    : impl_(std::make_shared<Impl>(io, options, registry, std::move(state), workers)) {}
+    : impl_(std::make_shared<Impl>(io, options, registry, std::move(state), workers)) {
+    impl_->start(registry);
+}
 
 LmtpServer::~LmtpServer() {
-    for (auto& a : impl_->acceptors) {
-        boost::system::error_code ignored;
-        a->close(ignored);
-    }
-    for (auto& c : impl_->connections) c->close();
+    impl_->streams.reset();
     // Jobs in flight finish their fsyncs; their replies are lost with the
     // connection, so the client retries (a duplicate at worst, never a loss).
     impl_->pool.join();
 }
 
-void LmtpServer::listen(const proto::net::Endpoint& where) {
-    auto acceptor = std::make_unique<proto::net::Acceptor>(impl_->io);
-    proto::net::bind_acceptor(*acceptor, where, impl_->options.unix_mode);
-    auto& ref = *acceptor;
-    impl_->acceptors.push_back(std::move(acceptor));
-    asio::co_spawn(impl_->io, impl_->accept_loop(ref), asio::detached);
-}
+void LmtpServer::listen(const proto::net::Endpoint& where) { impl_->streams->listen(where); }
 
 void LmtpServer::update_options(const proto::policy::ServerOptions& options) {
     auto unix_mode = impl_->options.unix_mode;
     impl_->options = options;
     impl_->options.unix_mode = unix_mode;
+    impl_->streams->update_options(Impl::stream_options(impl_->options));
 }
 
+// Connections waiting for a command close now; those with a delivery in
+// flight answer it (and 421), then close.
 void LmtpServer::drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) {
-    auto& impl = *impl_;
-    impl.draining = true;
-    impl.on_drained = std::move(on_drained);
-    for (auto& a : impl.acceptors) {
-        boost::system::error_code ignored;
-        a->close(ignored);
-    }
-    // Connections waiting for a command close now; those with a delivery in
-    // flight answer it first, then close.
-    for (auto& c : impl.connections)
-        if (!c->busy) c->close();
-    if (impl.connections.empty()) {
-        asio::post(impl.io, [self = impl_] { self->finish_drain(); });
-        return;
-    }
-    impl.drain_timer = std::make_unique<asio::steady_timer>(impl.io, timeout);
-    impl.drain_timer->async_wait([self = impl_](boost::system::error_code ec) {
-        if (ec) return;
-        log::warning("drain timeout; closing " + std::to_string(self->connections.size()) +
-                     " connection(s) with deliveries in flight");
-        for (auto& c : self->connections) c->close();
-        self->finish_drain();
-    });
+    impl_->streams->drain(timeout, std::move(on_drained));
 }
 
-std::size_t LmtpServer::connections() const { return impl_->connections.size(); }
+std::size_t LmtpServer::connections() const { return impl_->streams->connections(); }
 
 }  // namespace maildir
