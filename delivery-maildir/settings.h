@@ -1,6 +1,6 @@
 // delivery-maildir settings: every key is read here, once, with its default
 // and bounds (config::Reader), for both the LMTP server and the deliver
-// command, so one JSON file configures both. See docs/delivery-maildir.md.
+// command, so one JSON file configures both. See README.md, section delivery-maildir.
 //
 // A loaded configuration is immutable: a SIGHUP builds a new one (re-reading
 // the virtual_mailboxes file) and swaps it in; transactions in progress keep

@@ -1,5 +1,5 @@
 // policyd-greylist: greylisting policy service for Postfix, state in Redis.
-// All logic is in greylist_lib; see program.h and docs/greylist.md.
+// All logic is in greylist_lib; see program.h and README.md (policyd-greylist).
 #include "daemon/program.h"
 #include "program.h"
 

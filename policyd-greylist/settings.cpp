@@ -1,4 +1,4 @@
-// Configuration of policyd-greylist; see settings.h and docs/greylist.md.
+// Configuration of policyd-greylist; see settings.h and README.md (policyd-greylist).
 #include "settings.h"
 
 #include <unistd.h>
