@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/daemon_process.h"
 #include "support/policy_conn.h"
 #include "support/process.h"
 #include "support/redis_server.h"
@@ -40,67 +41,13 @@ std::size_t occurrences(const std::string& text, const std::string& what) {
     return n;
 }
 
-class Daemon {
-public:
-    Daemon(const testsupport::TempDir& dir, const std::string& redis_url, nlohmann::json config,
-           const std::string& name = "gl")
-        : dir_(dir), name_(name), port_(testsupport::free_port()) {
-        config_path_ = dir.file(name + ".json");
-        // `start({})` hands over a JSON null, not an empty object.
-        if (config.is_null()) config = nlohmann::json::object();
-        dir.write(name + ".json", config.dump());
-        start(redis_url);
-    }
-    ~Daemon() { process_.stop(); }
-
-    void start(const std::string& redis_url) {
-        redis_url_ = redis_url;
-        process_ = testsupport::Process(
-            {POLICYD_GREYLIST, "--config", config_path_, "--redis", redis_url, "--listen",
-             "inet:127.0.0.1:" + std::to_string(port_)},
-            log_path());
-        testsupport::wait_for_tcp("127.0.0.1", port_);
-    }
-    void rewrite_config(const nlohmann::json& config) const {
-        dir_.write(name_ + ".json", config.dump());
-    }
-    int stop() { return process_.stop(); }
-    void signal(int sig) { process_.signal(sig); }
-    int port() const { return port_; }
-    std::string log_path() const { return dir_.file(name_ + ".log"); }
-    std::string log() const { return testsupport::read_file(log_path()); }
-    // Log lines may reach the file after the reply (the server batches
-    // decision lines): poll for one, with a deadline.
-    bool log_has(const std::string& text) const {
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        do {
-            if (log().find(text) != std::string::npos) return true;
-        } while (std::chrono::steady_clock::now() < deadline);
-        return false;
-    }
-    std::unique_ptr<PolicyConn> connect() const {
-        return std::make_unique<PolicyConn>("127.0.0.1", port_);
-    }
-    testsupport::RunResult command(std::vector<std::string> args) const {
-        std::vector<std::string> argv{POLICYD_GREYLIST, "--config", config_path_, "--redis",
-                                      redis_url_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return testsupport::run(argv);
-    }
-
-private:
-    const testsupport::TempDir& dir_;
-    std::string name_;
-    int port_;
-    std::string config_path_;
-    std::string redis_url_;
-    testsupport::Process process_;
-};
+using Daemon = testsupport::DaemonProcess;
 
 class GreylistDaemonTest : public ::testing::Test {
 protected:
     std::unique_ptr<Daemon> start(nlohmann::json config, const std::string& name = "gl") {
-        return std::make_unique<Daemon>(dir_, redis_.url(), std::move(config), name);
+        Daemon::Options options{.program = POLICYD_GREYLIST, .name = name, .redis_url = redis_.url()};
+        return std::make_unique<Daemon>(dir_, std::move(options), std::move(config));
     }
     std::size_t key_count(const std::string& pattern) {
         return redis_.command({"KEYS", pattern}).elements.size();

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/daemon_process.h"
 #include "support/policy_conn.h"
 #include "support/process.h"
 #include "support/redis_server.h"
@@ -53,52 +54,7 @@ nlohmann::json rule(const std::string& name, std::vector<std::string> key,
     return {{"name", name}, {"key", key}, {"count", count}, {"limit", limit}, {"window", window}};
 }
 
-class Daemon {
-public:
-    Daemon(const testsupport::TempDir& dir, const std::string& redis_url, nlohmann::json config,
-           const std::string& name = "rl")
-        : dir_(dir), name_(name), port_(testsupport::free_port()) {
-        config_path_ = dir.file(name + ".json");
-        rewrite_config(config);
-        start(redis_url);
-    }
-    ~Daemon() { process_.stop(); }
-
-    void start(const std::string& redis_url) {
-        redis_url_ = redis_url;
-        process_ = testsupport::Process(
-            {POLICYD_RATELIMIT, "--config", config_path_, "--redis", redis_url, "--listen",
-             "inet:127.0.0.1:" + std::to_string(port_)},
-            log_path());
-        testsupport::wait_for_tcp("127.0.0.1", port_);
-    }
-    void rewrite_config(nlohmann::json config) const {
-        if (config.is_null()) config = nlohmann::json::object();
-        dir_.write(name_ + ".json", config.dump());
-    }
-    int stop() { return process_.stop(); }
-    void signal(int sig) { process_.signal(sig); }
-    int port() const { return port_; }
-    std::string log_path() const { return dir_.file(name_ + ".log"); }
-    std::string log() const { return testsupport::read_file(log_path()); }
-    std::unique_ptr<PolicyConn> connect() const {
-        return std::make_unique<PolicyConn>("127.0.0.1", port_);
-    }
-    testsupport::RunResult command(std::vector<std::string> args) const {
-        std::vector<std::string> argv{POLICYD_RATELIMIT, "--config", config_path_, "--redis",
-                                      redis_url_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return testsupport::run(argv);
-    }
-
-private:
-    const testsupport::TempDir& dir_;
-    std::string name_;
-    int port_;
-    std::string config_path_;
-    std::string redis_url_;
-    testsupport::Process process_;
-};
+using Daemon = testsupport::DaemonProcess;
 
 std::string serialize(const Attrs& attrs) {
     std::string out;
@@ -116,7 +72,8 @@ std::string action_of(const std::string& reply) {
 class RateDaemonTest : public ::testing::Test {
 protected:
     std::unique_ptr<Daemon> start(nlohmann::json config, const std::string& name = "rl") {
-        return std::make_unique<Daemon>(dir_, redis_.url(), std::move(config), name);
+        Daemon::Options options{.program = POLICYD_RATELIMIT, .name = name, .redis_url = redis_.url()};
+        return std::make_unique<Daemon>(dir_, std::move(options), std::move(config));
     }
     int passes(PolicyConn& c, const Attrs& attrs, int n) {
         int ok = 0;

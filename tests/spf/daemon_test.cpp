@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/daemon_process.h"
 #include "support/policy_conn.h"
 #include "support/process.h"
 
@@ -82,19 +83,17 @@ private:
 
 DnsNamespace* g_ns = nullptr;
 
+// The daemon runs in the namespace and listens on a unix socket in dir.
 class Daemon {
 public:
-    Daemon(const testsupport::TempDir& dir, nlohmann::json config) : dir_(dir) {
-        if (config.is_null()) config = nlohmann::json::object();
-        dir.write("spf.json", config.dump());
-        socket_ = dir.file("spf.sock");
-        process_ = testsupport::Process({"ip", "netns", "exec", g_ns->name(), POLICYD_SPF, "--config",
-                                         dir.file("spf.json"), "--listen", "unix:" + socket_},
-                                        dir.file("spf.log"));
-        testsupport::wait_for_unix(socket_);
-        conn_ = std::make_unique<PolicyConn>(socket_);
-    }
-    ~Daemon() { process_.stop(); }
+    Daemon(const testsupport::TempDir& dir, nlohmann::json config)
+        : process_(dir,
+                   {.program = POLICYD_SPF,
+                    .name = "spf",
+                    .wrapper = {"ip", "netns", "exec", g_ns->name()},
+                    .unix_socket = true},
+                   std::move(config)),
+          conn_(process_.connect()) {}
     // One request as Postfix sends it at RCPT; a new message unless the
     // instance is given.
     std::string ask(Attrs overrides) {
@@ -104,12 +103,10 @@ public:
         for (auto& [k, v] : overrides) r[k] = v;
         return conn_->ask(r, 10s);
     }
-    std::string log() const { return testsupport::read_file(dir_.file("spf.log")); }
+    std::string log() const { return process_.log(); }
 
 private:
-    const testsupport::TempDir& dir_;
-    std::string socket_;
-    testsupport::Process process_;
+    testsupport::DaemonProcess process_;
     std::unique_ptr<PolicyConn> conn_;
     int messages_ = 0;
 };
