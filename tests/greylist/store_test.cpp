@@ -12,7 +12,7 @@
 
 #include "daemon/clock.h"
 #include "redis_store.h"
-#include "support/redis_server.h"
+#include "support/redis_store_test.h"
 
 namespace {
 
@@ -23,34 +23,15 @@ using greylist::Rules;
 using greylist::Triplet;
 using greylist::Verdict;
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public testsupport::RedisStoreTest {
 protected:
     void SetUp() override { make_store(Rules{}); }
-    void TearDown() override {
-        if (client_) client_->stop();
-    }
 
     void make_store(Rules rules, std::optional<greylist::KeyedHash> privacy = std::nullopt) {
         rules_ = rules;
-        if (client_) client_->stop();
-        client_ = std::make_unique<proto::redis::Client>(io_.get_executor(), redis_.parsed_url());
-        client_->start();
+        connect_client();
         keys_.emplace("gl", privacy);
         store_ = std::make_unique<greylist::RedisGreylistStore>(*client_, *keys_, rules, 150ms);
-    }
-
-    // Drive the io_context until the coroutine finishes (bounded).
-    template <typename T>
-    T run(asio::awaitable<T> task) {
-        std::optional<T> result;
-        asio::co_spawn(io_, std::move(task), [&](std::exception_ptr e, T value) {
-            if (e) std::rethrow_exception(e);
-            result = std::move(value);
-        });
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        while (!result && std::chrono::steady_clock::now() < deadline) io_.run_one_for(50ms);
-        if (!result) throw std::runtime_error("store call did not finish");
-        return std::move(*result);
     }
 
     Outcome check(const Triplet& t) {
@@ -62,12 +43,8 @@ protected:
     long long ttl(const std::string& key) { return redis_.command({"TTL", key}).integer; }
     std::string get(const std::string& key) { return redis_.command({"GET", key}).str; }
 
-    testsupport::RedisServer redis_;
-    asio::io_context io_;
-    std::unique_ptr<proto::redis::Client> client_;
     std::optional<greylist::StoreKeys> keys_;
     std::unique_ptr<greylist::RedisGreylistStore> store_;
-    proto::ManualClock clock_;
     Rules rules_;
     Triplet t_{"192.0.2.0/24", "alice@example.com", "bob@example.org"};
 };

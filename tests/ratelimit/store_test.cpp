@@ -21,7 +21,7 @@
 #include "decider.h"
 #include "program.h"
 #include "redis_store.h"
-#include "support/redis_server.h"
+#include "support/redis_store_test.h"
 
 namespace {
 
@@ -57,15 +57,11 @@ Attrs at(const std::string& state, Attrs overrides = {}) {
     return rcpt(std::move(overrides));
 }
 
-class RateStoreTest : public ::testing::Test {
+class RateStoreTest : public testsupport::RedisStoreTest {
 protected:
     void SetUp() override {
-        client_ = std::make_unique<proto::redis::Client>(io_.get_executor(), redis_.parsed_url());
-        client_->start();
+        connect_client();
         store_ = std::make_shared<RedisRateStore>(*client_, 150ms);
-    }
-    void TearDown() override {
-        if (client_) client_->stop();
     }
 
     void configure(nlohmann::json config) {
@@ -81,20 +77,6 @@ protected:
                                std::int64_t window) {
         return {{"name", name}, {"key", key}, {"count", count}, {"limit", limit},
                 {"window", window}};
-    }
-
-    // Drive the io_context until the coroutine finishes (bounded).
-    template <typename T>
-    T run(asio::awaitable<T> task) {
-        std::optional<T> result;
-        asio::co_spawn(io_, std::move(task), [&](std::exception_ptr e, T value) {
-            if (e) std::rethrow_exception(e);
-            result = std::move(value);
-        });
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        while (!result && std::chrono::steady_clock::now() < deadline) io_.run_one_for(50ms);
-        if (!result) throw std::runtime_error("call did not finish");
-        return std::move(*result);
     }
 
     std::string ask(const Attrs& attrs) {
@@ -119,11 +101,7 @@ protected:
         return registry_->counter(name, "", {{"rule", rule}}).value();
     }
 
-    testsupport::RedisServer redis_;
-    asio::io_context io_;
-    std::unique_ptr<proto::redis::Client> client_;
     std::shared_ptr<RedisRateStore> store_;
-    proto::ManualClock clock_;
     std::shared_ptr<Settings> settings_;
     std::unique_ptr<proto::metrics::Registry> registry_;
     std::unique_ptr<RateDecider> decider_;
