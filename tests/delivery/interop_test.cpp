@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "helpers.h"
+#include "support/postfix_instance.h"
 
 namespace {
 
@@ -24,30 +25,6 @@ using dtest::files_in;
 using testsupport::TempDir;
 using testsupport::read_file;
 using json = nlohmann::json;
-
-const char* kMasterServices = R"(pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-)";
 
 void must(const std::vector<std::string>& argv) {
     auto r = testsupport::run(argv);
@@ -67,52 +44,26 @@ void write(const std::string& path, const std::string& content) {
 // mailbox_command.
 class Postfix {
 public:
-    Postfix(const TempDir& dir, int lmtp_port) : dir_(dir), smtp_port_(testsupport::free_port()) {
-        namespace fs = std::filesystem;
-        std::string conf = dir.file("postfix");
-        fs::create_directories(conf);
-        fs::create_directories(dir.file("queue"));
-        fs::create_directories(dir.file("data"));
-        must({"chown", "postfix:", dir.file("data")});
+    Postfix(const TempDir& dir, int lmtp_port) : instance_(dir), smtp_port_(testsupport::free_port()) {
         write(dir.file("vmailbox"), "bob@example.org x\nghost@example.org x\n");
-        write(conf + "/main.cf",
-              "compatibility_level = 3.6\n"
-              "queue_directory = " + dir.file("queue") + "\n"
-              "data_directory = " + dir.file("data") + "\n"
-              "maillog_file = " + dir.file("maillog") + "\n"
-              "maillog_file_prefixes = " + dir.path() + "\n"
-              "myhostname = mx.example.test\n"
-              "mydomain = example.test\n"
-              "mydestination = example.test\n"
-              "inet_interfaces = loopback-only\n"
-              "inet_protocols = ipv4\n"
-              "mynetworks = 127.0.0.0/8\n"
-              "alias_maps =\n"
-              "alias_database =\n"
-              "smtp_dns_support_level = disabled\n"
-              "virtual_mailbox_domains = example.org\n"
-              "virtual_mailbox_maps = texthash:" + dir.file("vmailbox") + "\n"
-              "virtual_transport = lmtp:inet:127.0.0.1:" + std::to_string(lmtp_port) + "\n"
-              "mailbox_command = " DELIVERY_MAILDIR " deliver -f \"$SENDER\" -a \"$RECIPIENT\"\n"
-              "recipient_delimiter = +\n"
-              "bounce_queue_lifetime = 0\n");
-        write(conf + "/master.cf", "127.0.0.1:" + std::to_string(smtp_port_) +
-                                       " inet n - n - - smtpd\n" + kMasterServices);
-        must({"postfix", "-c", conf, "check"});
-        must({"postfix", "-c", conf, "start"});
-        running_ = true;
-        testsupport::wait_for_tcp("127.0.0.1", smtp_port_, 20s);
-    }
-    ~Postfix() {
-        if (!running_) return;
-        pid_t master = 0;
-        std::ifstream(dir_.file("queue") + "/pid/master.pid") >> master;
-        testsupport::run({"postfix", "-c", dir_.file("postfix"), "stop"});
-        dtest::eventually([&] { return master <= 0 || ::kill(master, 0) != 0; }, 15s);
-        if (master > 0 && ::kill(master, 0) == 0) ::kill(master, SIGKILL);
+        instance_.write_config(
+            instance_.base_main_cf() +
+                "myhostname = mx.example.test\n"
+                "mydomain = example.test\n"
+                "mydestination = example.test\n"
+                "mynetworks = 127.0.0.0/8\n"
+                "virtual_mailbox_domains = example.org\n"
+                "virtual_mailbox_maps = texthash:" + dir.file("vmailbox") + "\n"
+                "virtual_transport = lmtp:inet:127.0.0.1:" + std::to_string(lmtp_port) + "\n"
+                "mailbox_command = " DELIVERY_MAILDIR " deliver -f \"$SENDER\" -a \"$RECIPIENT\"\n"
+                "recipient_delimiter = +\n"
+                "bounce_queue_lifetime = 0\n",
+            testsupport::PostfixInstance::master_cf(smtp_port_));
+        must({"postfix", "-c", instance_.config_dir(), "check"});
+        instance_.start(smtp_port_);
     }
     int smtp_port() const { return smtp_port_; }
-    std::string maillog() const { return read_file(dir_.file("maillog")); }
+    std::string maillog() const { return instance_.maillog(); }
 
     // Submit one message over SMTP; returns the final reply after DATA.
     std::string submit(const std::string& from, const std::vector<std::string>& to,
@@ -138,9 +89,8 @@ public:
     }
 
 private:
-    const TempDir& dir_;
+    testsupport::PostfixInstance instance_;
     int smtp_port_;
-    bool running_ = false;
 };
 
 // Dovecot's IMAP server on a free loopback port, one static user whose

@@ -70,10 +70,6 @@ nlohmann::json load_json(const std::string& path) {
     return nlohmann::json::parse(in);
 }
 
-void chown_to(const std::string& path, const std::string& user) {
-    must_run({"chown", user + ":", path}, "chown " + path);
-}
-
 // Lines a reply may start with in swaks' transcript: plain and TLS, normal
 // and error replies.
 bool is_reply_line(const std::string& line) {
@@ -119,33 +115,6 @@ const char* kZone = R"({
   "mail.pass.example": {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"], "A": ["192.0.2.10"]},
   "fail.example": {"TXT": ["v=spf1 -all"]}
 })";
-
-// Postfix services the tests need, none chrooted (the test's config is not
-// copied into a chroot). The Postfix programs are Debian's, unchanged.
-const char* kMasterServices = R"(pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-)";
 
 // Wait until ready() holds, but give up at once if the process has exited.
 bool wait_ready(Process& p, const std::function<bool()>& ready, seconds timeout) {
@@ -402,11 +371,7 @@ void Stack::reload(Daemon d, const std::string& key, const std::string& value) {
 }
 
 void Stack::start_postfix() {
-    std::string conf = dir_.file("postfix");
-    fs::create_directories(conf);
-    fs::create_directories(dir_.file("queue"));
-    fs::create_directories(dir_.file("data"));
-    chown_to(dir_.file("data"), "postfix");
+    postfix_ = std::make_unique<testsupport::PostfixInstance>(dir_);
     must_run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
               "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
               "/CN=mx.example.org", "-keyout", dir_.file("key.pem"), "-out",
@@ -433,25 +398,15 @@ void Stack::start_postfix() {
 
     // What any installation has before the snippet is appended, here with
     // private directories, loopback only, no DNS for delivery and no syslog.
-    std::string base = "compatibility_level = 3.6\n"
-                       "queue_directory = " + dir_.file("queue") + "\n"
-                       "data_directory = " + dir_.file("data") + "\n"
-                       "maillog_file = " + dir_.file("maillog") + "\n"
-                       "maillog_file_prefixes = " + dir_.path() + "\n"
+    std::string base = postfix_->base_main_cf() +
                        "myhostname = mx.example.org\n"
                        "mydomain = example.org\n"
                        "mydestination = localhost\n"
-                       "inet_interfaces = loopback-only\n"
-                       "inet_protocols = ipv4\n"
                        // 127.0.0.2 is the trusted host; the tests' other
                        // client, kOutsideClient, goes through the policies.
                        "mynetworks = 127.0.0.2/32\n"
-                       "alias_maps =\n"
-                       "alias_database =\n"
-                       "smtp_dns_support_level = disabled\n"
                        "smtpd_tls_cert_file = " + dir_.file("cert.pem") + "\n"
                        "smtpd_tls_key_file = " + dir_.file("key.pem") + "\n";
-    write_file(conf + "/main.cf", base + "\n" + main_snippet);
 
     // master.cf: smtp on a free port, and the snippet's submission service
     // moved to another free port, without chroot.
@@ -461,37 +416,16 @@ void Stack::start_postfix() {
                                  "127.0.0.1:" + std::to_string(submission_port_) +
                                      " inet n - n - - smtpd",
                                  "master.cf");
-    write_file(conf + "/master.cf", "127.0.0.1:" + std::to_string(smtp_port_) +
-                                        " inet n - n - - smtpd\n" + kMasterServices +
-                                        master_snippet);
-    must_run({"postmap", "-c", conf, "hash:" + dir_.file("vmailbox")}, "postmap");
-    must_run({"postfix", "-c", conf, "start"}, "postfix start");
-    postfix_running_ = true;
-    testsupport::wait_for_tcp("127.0.0.1", smtp_port_, seconds(20));
+    postfix_->write_config(base + "\n" + main_snippet,
+                           testsupport::PostfixInstance::master_cf(smtp_port_) + master_snippet);
+    must_run({"postmap", "-c", postfix_->config_dir(), "hash:" + dir_.file("vmailbox")},
+             "postmap");
+    postfix_->start(smtp_port_);
     testsupport::wait_for_tcp("127.0.0.1", submission_port_, seconds(20));
 }
 
 void Stack::stop_postfix() {
-    if (!postfix_running_) return;
-    postfix_running_ = false;
-    pid_t master = 0;
-    {
-        std::ifstream in(dir_.file("queue") + "/pid/master.pid");
-        in >> master;
-    }
-    run({"postfix", "-c", dir_.file("postfix"), "stop"});
-    // `postfix stop` only signals the master: wait until it has gone, so the
-    // temp dir is not removed under a running Postfix. The master, orphaned
-    // by `postfix start`, is a child of this process (the namespace's init):
-    // reap it, or it would linger as a zombie that kill(pid, 0) still finds.
-    auto end = steady_clock::now() + seconds(15);
-    while (master > 0 && ::waitpid(master, nullptr, WNOHANG) == 0 &&
-           steady_clock::now() < end)
-        std::this_thread::sleep_for(milliseconds(20));  // polling interval
-    if (master > 0 && ::kill(master, 0) == 0) {
-        ::kill(master, SIGKILL);
-        ::waitpid(master, nullptr, 0);
-    }
+    if (postfix_) postfix_->stop();
 }
 
 void Stack::start_dovecot() {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "support/postfix_instance.h"
 #include "support/process.h"
 #include "support/redis_server.h"
 
@@ -113,7 +114,7 @@ private:
     std::set<int> used_ports_;
     int smtp_port_ = 0;
     int submission_port_ = 0;
-    bool postfix_running_ = false;
+    std::unique_ptr<testsupport::PostfixInstance> postfix_;
 };
 
 }  // namespace e2e
