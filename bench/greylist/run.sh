@@ -19,7 +19,9 @@
 # Then the Redis memory per stored triplet: FLUSHALL, TRIPLETS (1000000) new
 # triplets through the daemon, (used_memory after - before) / keys.
 #
-# Environment: DURATION, RUNS, CONNECTIONS, TRIPLETS, WARMUP.
+# Environment: DURATION, RUNS, CONNECTIONS, TRIPLETS, WARMUP, REDIS_TRANSPORT
+# (unix, the default: Redis on this host through its socket, as postgrey's
+# database is a local file; tcp: through 127.0.0.1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,6 +71,7 @@ wait_port() {  # bounded: 100 x 0.1 s
 
 redis_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+  --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
   --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
 wait_port "$redis_port"
@@ -77,12 +80,14 @@ rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
 # Same rules as the postgrey below; no decision log (postgrey here has no
 # syslog to write to either); an empty client whitelist, as no generated
 # client is on postgrey's list.
+if [[ ${REDIS_TRANSPORT:-unix} == unix ]]; then redis_url="unix:$tmp/redis.sock"
+else redis_url="redis://127.0.0.1:$redis_port"; fi
 gl_port=$(free_port)
 cat >"$tmp/greylist.json" <<EOF
 {"delay": 1, "log_decisions": false, "whitelist_clients": [], "x_greylist_header": true}
 EOF
 "$daemon" --config "$tmp/greylist.json" --listen "inet:127.0.0.1:$gl_port" \
-  --redis "redis://127.0.0.1:$redis_port" 2>"$tmp/greylist.log" &
+  --redis "$redis_url" 2>"$tmp/greylist.log" &
 pids+=($!)
 wait_port "$gl_port"
 
@@ -103,7 +108,7 @@ run() {
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-printf '%s\n' "policyd-greylist vs postgrey $(dpkg-query -W -f='${Version}' postgrey 2>/dev/null), $connections connections, median of $runs runs of ${duration}s, $(nproc) cores"
+printf '%s\n' "policyd-greylist vs postgrey $(dpkg-query -W -f='${Version}' postgrey 2>/dev/null), $connections connections, median of $runs runs of ${duration}s, $(nproc) cores, Redis via ${REDIS_TRANSPORT:-unix}"
 printf '%-9s %-17s %12s %12s %8s\n' case daemon "req/s" "p99 ms" errors
 declare -A rps
 for case in new repeated; do
