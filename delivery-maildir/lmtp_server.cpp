@@ -43,12 +43,6 @@ struct Recipient {
     Target target;
 };
 
-std::string millis(SteadyClock::duration d) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double, std::milli>(d).count());
-    return buf;
-}
-
 std::string reply_text(int code, std::string_view enhanced, std::string_view text) {
     return smtp::format_reply(code, enhanced, text);
 }
@@ -117,7 +111,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         return {o.max_connections, o.idle_timeout, std::chrono::milliseconds(0), o.unix_mode};
     }
 
-    void start(proto::metrics::Registry& r) {
+    void start() {
         std::weak_ptr<Impl> weak = weak_from_this();
         proto::net::StreamServerProtocol protocol;
         protocol.metric_prefix = "lmtp";
@@ -127,7 +121,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         protocol.serve = [weak](std::shared_ptr<StreamConnection> c) {
             return serve(weak.lock(), std::move(c));
         };
-        streams = std::make_unique<proto::net::StreamServer>(io, stream_options(options), r,
+        streams = std::make_unique<proto::net::StreamServer>(io, stream_options(options), registry,
                                                              std::move(protocol));
     }
 
@@ -143,7 +137,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         if (!options.log_decisions) return;
         std::string code = std::to_string(reply.code) + " " + std::string(reply.enhanced);
         std::string size_text = std::to_string(size);
-        std::string ms = millis(took);
+        std::string ms = log::millis(took);
         log::event(status == Status::delivered ? log::Level::info : log::Level::warning, event,
                    {{"from", sender},
                     {"to", rcpt},
@@ -403,7 +397,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
 LmtpServer::LmtpServer(asio::io_context& io, const proto::policy::ServerOptions& options,
                        proto::metrics::Registry& registry, StateSource state, unsigned workers)
     : impl_(std::make_shared<Impl>(io, options, registry, std::move(state), workers)) {
-    impl_->start(registry);
+    impl_->start();
 }
 
 LmtpServer::~LmtpServer() {
@@ -415,11 +409,10 @@ LmtpServer::~LmtpServer() {
 
 void LmtpServer::listen(const proto::net::Endpoint& where) { impl_->streams->listen(where); }
 
+// The stream server keeps the unix_mode its sockets were made with.
 void LmtpServer::update_options(const proto::policy::ServerOptions& options) {
-    auto unix_mode = impl_->options.unix_mode;
     impl_->options = options;
-    impl_->options.unix_mode = unix_mode;
-    impl_->streams->update_options(Impl::stream_options(impl_->options));
+    impl_->streams->update_options(Impl::stream_options(options));
 }
 
 // Connections waiting for a command close now; those with a delivery in

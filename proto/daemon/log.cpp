@@ -171,6 +171,17 @@ std::string format_event(Level level, std::string_view message, std::initializer
 
 void write_lines(std::string_view lines) { emit_raw(lines); }
 
+std::string millis(std::chrono::steady_clock::duration d) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    std::string out = std::to_string(us / 1000);
+    out += '.';
+    auto frac = us % 1000;
+    out += static_cast<char>('0' + frac / 100);
+    out += static_cast<char>('0' + frac / 10 % 10);
+    out += static_cast<char>('0' + frac % 10);
+    return out;
+}
+
 void fatal(std::string_view m) {
     emit_raw(render(Level::fatal, m, {}));
     std::exit(1);

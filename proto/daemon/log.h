@@ -6,6 +6,7 @@
 // (passwords, keyed-hash keys). Thread-safe: one write(2) per line.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ void event(Level level, std::string_view message, std::initializer_list<Field> f
 // such a batch with as few write(2) calls as its size allows.
 std::string format_event(Level level, std::string_view message, std::initializer_list<Field> fields);
 void write_lines(std::string_view lines);
+
+// A duration as milliseconds with three decimals ("12.345"), for the
+// latency field of decision lines; no floating-point printf on the hot path.
+std::string millis(std::chrono::steady_clock::duration d);
 
 inline void debug(std::string_view m) { write(Level::debug, m); }
 inline void info(std::string_view m) { write(Level::info, m); }

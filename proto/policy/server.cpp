@@ -33,17 +33,6 @@ struct Session {
     std::string pending;  // bytes received after the end of the current request
 };
 
-// Milliseconds with three decimals, without printf's floating point.
-std::string millis(Clock::duration d) {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-    std::string out = std::to_string(us / 1000);
-    out += '.';
-    auto frac = us % 1000;
-    out += static_cast<char>('0' + frac / 100);
-    out += static_cast<char>('0' + frac / 10 % 10);
-    out += static_cast<char>('0' + frac % 10);
-    return out;
-}
 
 }  // namespace
 
@@ -85,7 +74,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         return {o.max_connections, o.idle_timeout, o.decision_timeout, o.unix_mode};
     }
 
-    void start(metrics::Registry& r) {
+    void start() {
         std::weak_ptr<Impl> weak = weak_from_this();
         net::StreamServerProtocol protocol;
         protocol.metric_prefix = "policy";
@@ -101,7 +90,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                          std::to_string(self->options.decision_timeout.count()) +
                          " ms; closing the connection without a reply");
         };
-        streams = std::make_unique<net::StreamServer>(io, stream_options(options), r,
+        streams = std::make_unique<net::StreamServer>(io, stream_options(options), registry,
                                                       std::move(protocol));
     }
 
@@ -155,7 +144,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     void log_decision(const Request& r, const Decision& d, Clock::duration took) {
         std::string action = d.action.to_string();
-        std::string ms = millis(took);
+        std::string ms = log::millis(took);
         log_batch += log::format_event(log::Level::info, "decision",
                    {{"queue_id", r.get("queue_id")},
                     {"state", r.get("protocol_state")},
@@ -223,18 +212,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 Server::Server(asio::io_context& io, ServerOptions options, metrics::Registry& registry,
                DeciderSource decider)
     : impl_(std::make_shared<Impl>(io, options, registry, std::move(decider))) {
-    impl_->start(registry);
+    impl_->start();
 }
 
 Server::~Server() { impl_->streams.reset(); }
 
 void Server::listen(const net::Endpoint& where) { impl_->streams->listen(where); }
 
+// The stream server keeps the unix_mode its sockets were made with.
 void Server::update_options(const ServerOptions& options) {
-    auto unix_mode = impl_->options.unix_mode;
     impl_->options = options;
-    impl_->options.unix_mode = unix_mode;
-    impl_->streams->update_options(Impl::stream_options(impl_->options));
+    impl_->streams->update_options(Impl::stream_options(options));
 }
 
 // Idle connections close now; those mid-decision finish and close after replying.
