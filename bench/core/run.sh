@@ -17,14 +17,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listening on $1" >&2; return 1
-}
+. "$(dirname "$0")/../lib.sh"
 
 pin_server=() pin_load=()
 if [ "$(nproc)" -ge 2 ]; then pin_server=(taskset -c 1) pin_load=(taskset -c 0); fi

@@ -60,16 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # bounded: 100 x 0.1 s
-  for _ in $(seq 100); do
-    /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2; return 1
-}
+. "$(dirname "$0")/../lib.sh"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rate_of() { sed -n 's/.*rate=\([0-9.]*\).*/\1/p'; }
 

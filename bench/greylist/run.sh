@@ -56,18 +56,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # bounded: 100 x 0.1 s
-  local port=$1 i
-  for ((i = 0; i < 100; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "nothing listening on 127.0.0.1:$port" >&2
-  return 1
-}
+. "$(dirname "$0")/../lib.sh"
 
 redis_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \

@@ -61,18 +61,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# Wait (bounded) until something accepts on 127.0.0.1:$1.
-wait_port() {
-    for _ in $(seq 200); do
-        if /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$1" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "nothing listens on 127.0.0.1:$1; logs in $tmp:" >&2
+. "$(dirname "$0")/../lib.sh"
+# On failure show the daemons' logs before giving up.
+wait_or_show_logs() {
+    wait_port "$1" && return 0
+    echo "logs in $tmp:" >&2
     tail -n 20 "$tmp"/*.log >&2 || true
     exit 1
 }
@@ -83,7 +76,7 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
     --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
-wait_port "$redis_port"
+wait_or_show_logs "$redis_port"
 if [[ $redis_transport == unix ]]; then redis_url="unix:$tmp/redis.sock"
 else redis_url="redis://127.0.0.1:$redis_port"; fi
 
@@ -100,7 +93,7 @@ EOF
 "$ours" --config "$tmp/ours.json" --redis "$redis_url" \
     --listen "inet:127.0.0.1:$ours_port" 2>"$tmp/ours.log" &
 pids+=($!)
-wait_port "$ours_port"
+wait_or_show_logs "$ours_port"
 
 # --- policyd-rate-limit: Debian's defaults, sqlite, limit per SASL user ------
 prl_port=$(free_port)
@@ -127,7 +120,7 @@ report: False
 EOF
 policyd-rate-limit --file "$tmp/prl.yaml" >"$tmp/prl.log" 2>&1 &
 pids+=($!)
-wait_port "$prl_port"
+wait_or_show_logs "$prl_port"
 
 # --- postfwd2 with a rate() rule per SASL user ------------------------------
 pf_port=$(free_port)
@@ -140,7 +133,7 @@ postfwd2 -f "$tmp/postfwd.cf" --server_socket "tcp:127.0.0.1:$pf_port" \
     --cache_socket "tcp:127.0.0.1:$pf_cache_port" --pidfile "$tmp/postfwd.pid" \
     -u nobody -g nogroup --perfmon --max_servers "$connections" >"$tmp/postfwd.log" 2>&1
 postfwd_pgid=$(cat "$tmp/postfwd.pid")
-wait_port "$pf_port"
+wait_or_show_logs "$pf_port"
 
 # --- the runs ----------------------------------------------------------------
 run_load() {  # NAME PORT ROUND
