@@ -6,9 +6,11 @@
 //      it to write_buffer; a slot pointing at the caller's PendingCall is
 //      pushed on the FIFO `pending`. Both happen together, so the order of
 //      bytes on the wire and the order of slots always agree.
-//   2. A flush posted once per turn of the event loop writes everything
-//      buffered in one async_write (coalescing); while a write is in flight
-//      new requests accumulate for the next one.
+//   2. Requests are written in batches: at once when write_batch of them are
+//      buffered, else by a flush posted once per turn of the event loop. A
+//      flush first tries a plain non-blocking write (a loaded Redis socket
+//      takes it whole); only a remainder goes to async_write, and while that
+//      is in flight new requests accumulate for the next one.
 //   3. The connection coroutine (run) reads, feeds hiredis' redisReader, and
 //      pops one slot per reply. Reply objects are built directly as Reply
 //      trees through redisReplyObjectFunctions, so no second conversion.
@@ -247,6 +249,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     std::string writing_buffer;  // the batch async_write is sending
     bool write_in_flight = false;
     bool flush_posted = false;
+    std::size_t unflushed = 0;  // commands buffered since the last flush
 
     // FIFO of callers in request order; nullptr marks a caller that gave up.
     // front_seq is the sequence number of pending.front(), so a caller finds
@@ -326,6 +329,10 @@ void Client::Impl::enqueue(FormattedCommand& request, PendingCall& call) {
     write_buffer.append(request.data, static_cast<std::size_t>(request.length));
     call.seq = front_seq + pending.size();
     pending.push_back(&call);
+    if (++unflushed >= options.write_batch) {
+        flush();
+        return;
+    }
     schedule_flush();
 }
 
@@ -367,6 +374,24 @@ void Client::Impl::schedule_flush() {
 
 void Client::Impl::flush() {
     if (write_in_flight || state != State::connected || write_buffer.empty()) return;
+    unflushed = 0;
+    error_code ec;
+    std::size_t written = socket.write_some(asio::buffer(write_buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        written = 0;
+    }
+    if (ec) {
+        // The reader sees the closed socket and tears down.
+        write_error = "write failed: " + ec.message();
+        socket.close(ec);
+        return;
+    }
+    if (written == write_buffer.size()) {
+        write_buffer.clear();
+        return;
+    }
+    write_buffer.erase(0, written);
     write_in_flight = true;
     writing_buffer.swap(write_buffer);
     write_buffer.clear();
@@ -436,6 +461,8 @@ asio::awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
         const auto connected_at = steady_clock::now();
         state = State::connected;
         write_error.clear();
+        error_code ignored_error;
+        socket.non_blocking(true, ignored_error);  // flush() writes without blocking
         flush();  // requests queued while connecting
 
         auto [failure, why] = co_await read_replies();

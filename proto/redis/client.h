@@ -79,6 +79,11 @@ struct ClientOptions {
     // A bound on replies buffered for one call (hiredis reader maxbulklen /
     // maxelements stay at hiredis' defaults).
     std::size_t max_pending = 100000;  // calls queued before new ones fail fast
+    // Commands buffered before they are written without waiting for the end
+    // of the event loop's turn. Whole-turn batches make the daemon, Redis and
+    // the daemon's clients take turns (measured: the CPUs a third idle at 64
+    // connections); batches of 8 let Redis start while the loop parses more.
+    std::size_t write_batch = 8;
 };
 
 struct ClientStats {
