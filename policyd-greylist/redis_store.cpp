@@ -10,59 +10,64 @@ namespace {
 // at most 256 octets.
 constexpr std::size_t kMaxClearAddress = 256;
 
-// KEYS[1] triplet, KEYS[2] client.
-// ARGV: now, delay, retry_window, max_age, auto_whitelist_clients, interval.
-// Returns {verdict, seconds, client_now_whitelisted} with verdict
-// 0 new, 1 early retry, 2 passed, 3 known, 4 client whitelisted.
+// KEYS[1] triplet, KEYS[2] client; ARGV[1] now. The rules are constants in
+// the text (script_source), so a call carries three arguments, not eight.
+// Returns one integer: verdict + 8 * client_now_whitelisted + 16 * seconds,
+// with verdict 0 new, 1 early retry, 2 passed, 3 known, 4 client whitelisted.
+// A known triplet's last sight is rewritten at most once a second.
 constexpr const char* kScript = R"lua(
 local now = tonumber(ARGV[1])
-local delay = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local max_age = tonumber(ARGV[4])
-local awl = tonumber(ARGV[5])
-local interval = tonumber(ARGV[6])
-
 local c = redis.call('HMGET', KEYS[2], 'n', 'l', 'a')
 local count = tonumber(c[1]) or 0
 local last = tonumber(c[2])
-local due = last == nil or now >= last + interval or last > now
-if c[3] == '1' or (awl > 0 and count >= awl) then
+local due = last == nil or now >= last + INTERVAL or last > now
+if c[3] == '1' or (AWL > 0 and count >= AWL) then
   if due then
     redis.call('HSET', KEYS[2], 'n', count + 1, 'l', now)
-    redis.call('EXPIRE', KEYS[2], max_age)
+    redis.call('EXPIRE', KEYS[2], MAX_AGE)
   end
-  return {4, count, 0}
+  return 4 + 16 * count
 end
 
 local v = tonumber(redis.call('GET', KEYS[1]))
 if v then
   if v < 0 then
-    if now + v <= max_age then
-      redis.call('SET', KEYS[1], -now, 'EX', max_age)
-      return {3, 0, 0}
+    if now + v <= MAX_AGE then
+      if v ~= -now then redis.call('SET', KEYS[1], -now, 'EX', MAX_AGE) end
+      return 3
     end
   else
     local age = now - v
     if age < 0 then age = 0 end
-    if age <= window then
-      if age < delay then
-        return {1, delay - age, 0}
+    if age <= WINDOW then
+      if age < DELAY then
+        return 1 + 16 * (DELAY - age)
       end
-      redis.call('SET', KEYS[1], -now, 'EX', max_age)
+      redis.call('SET', KEYS[1], -now, 'EX', MAX_AGE)
       local reached = 0
-      if awl > 0 and due then
+      if AWL > 0 and due then
         count = count + 1
         redis.call('HSET', KEYS[2], 'n', count, 'l', now)
-        redis.call('EXPIRE', KEYS[2], max_age)
-        if count == awl then reached = 1 end
+        redis.call('EXPIRE', KEYS[2], MAX_AGE)
+        if count == AWL then reached = 8 end
       end
-      return {2, age, reached}
+      return 2 + reached + 16 * age
     end
   end
 end
-redis.call('SET', KEYS[1], now, 'EX', window)
-return {0, delay, 0}
+redis.call('SET', KEYS[1], now, 'EX', WINDOW)
+return 16 * DELAY
 )lua";
+
+// The script with the rules written in as numbers.
+std::string script_source(const Rules& rules) {
+    std::string text = "local DELAY, WINDOW, MAX_AGE, AWL, INTERVAL = " + std::to_string(rules.delay) +
+                       ", " + std::to_string(rules.retry_window) + ", " +
+                       std::to_string(rules.max_age) + ", " +
+                       std::to_string(rules.auto_whitelist_clients) + ", " +
+                       std::to_string(rules.auto_whitelist_interval);
+    return text + kScript;
+}
 
 void append_address(std::string& out, std::string_view address) {
     if (address.empty()) {
@@ -123,22 +128,13 @@ std::string StoreKeys::client(std::string_view client_key) const {
     return key;
 }
 
-const proto::redis::Script& RedisGreylistStore::script() {
-    static const proto::redis::Script s{kScript};
-    return s;
-}
-
 RedisGreylistStore::RedisGreylistStore(proto::redis::Client& client, StoreKeys keys, Rules rules,
                                        std::chrono::milliseconds deadline)
     : client_(client),
       keys_(std::move(keys)),
       rules_(rules),
       deadline_(deadline),
-      delay_(std::to_string(rules.delay)),
-      window_(std::to_string(rules.retry_window)),
-      max_age_(std::to_string(rules.max_age)),
-      awl_(std::to_string(rules.auto_whitelist_clients)),
-      awl_interval_(std::to_string(rules.auto_whitelist_interval)) {}
+      script_(script_source(rules)) {}
 
 boost::asio::awaitable<StoreResult> RedisGreylistStore::check(const Triplet& triplet,
                                                               std::int64_t now) {
@@ -149,14 +145,8 @@ boost::asio::awaitable<StoreResult> RedisGreylistStore::check(const Triplet& tri
     keys.push_back(keys_.triplet(triplet));
     keys.push_back(keys_.client(triplet.client));
     std::vector<std::string> args;
-    args.reserve(6);
     args.push_back(std::to_string(now));
-    args.push_back(delay_);
-    args.push_back(window_);
-    args.push_back(max_age_);
-    args.push_back(awl_);
-    args.push_back(awl_interval_);
-    auto result = co_await client_.eval(script(), std::move(keys), std::move(args), deadline_);
+    auto result = co_await client_.eval(script_, std::move(keys), std::move(args), deadline_);
     StoreResult out;
     if (!result.ok()) {
         out.error = result.failure != proto::redis::Failure::none ? result.error
@@ -164,16 +154,14 @@ boost::asio::awaitable<StoreResult> RedisGreylistStore::check(const Triplet& tri
         co_return out;
     }
     const Reply& r = result.reply;
-    if (r.type != Reply::Type::array || r.elements.size() != 3 ||
-        r.elements[0].type != Reply::Type::integer || r.elements[1].type != Reply::Type::integer ||
-        r.elements[0].integer < 0 || r.elements[0].integer > 4) {
+    if (r.type != Reply::Type::integer || r.integer < 0 || (r.integer & 7) > 4) {
         out.error = "redis: unexpected reply from the greylist script";
         co_return out;
     }
     Outcome o;
-    o.verdict = static_cast<Verdict>(r.elements[0].integer);
-    o.seconds = r.elements[1].integer;
-    o.client_now_whitelisted = r.elements[2].type == Reply::Type::integer && r.elements[2].integer;
+    o.verdict = static_cast<Verdict>(r.integer & 7);
+    o.client_now_whitelisted = (r.integer & 8) != 0;
+    o.seconds = r.integer >> 4;
     out.outcome = o;
     co_return out;
 }

@@ -24,15 +24,13 @@ public:
 
     boost::asio::awaitable<StoreResult> check(const Triplet& triplet, std::int64_t now) override;
 
-    static const proto::redis::Script& script();
 
 private:
     proto::redis::Client& client_;
     StoreKeys keys_;
     Rules rules_;
     std::chrono::milliseconds deadline_;
-    // ARGV after `now`, formatted once.
-    std::string delay_, window_, max_age_, awl_, awl_interval_;
+    proto::redis::Script script_;  // written for rules_
 };
 
 }  // namespace greylist
