@@ -8,6 +8,12 @@
 // this program is the limit: requests are formatted in place with no heap
 // allocation, and latency goes into a fixed log-linear histogram.
 //
+// With --rate R the load is open loop: request k is due at start + k/R and
+// goes out on the first idle connection at or after that moment; its latency
+// counts from when it was due, so a server that falls behind the rate is
+// charged for the queueing it causes (no coordinated omission). Without it,
+// each connection sends its next request as soon as the last is answered.
+//
 // Stats cover requests sent after the warmup. A reply is read up to its
 // empty line; a closed connection, a reply timeout, a reply without an
 // action, extra bytes after a reply, or a failed connect is an error, and
@@ -62,6 +68,7 @@ struct Options {
   bool seed_given = false;
   bool json = false;
   uint64_t dump = 0;  // print this many requests and exit
+  double rate = 0;    // requests per second offered; 0 = closed loop
 };
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -306,6 +313,7 @@ struct Conn {
   State state = State::kDown;
   bool measured = false;  // the request in flight counts in the stats
   bool want_out = false;  // EPOLLOUT registered for a partial write
+  bool queued = false;    // open loop: in the idle list
   uint64_t sent_ns = 0;
   uint64_t retry_ns = 0;  // when kDown: reconnect at
   uint32_t out_len = 0, out_off = 0;
@@ -328,6 +336,9 @@ class Runner {
     measure_start_ = start_ns_ + uint64_t(o_.warmup * 1e9);
     measure_end_ = o_.requests ? UINT64_MAX : measure_start_ + uint64_t(o_.duration * 1e9);
     timeout_ns_ = uint64_t(o_.timeout * 1e9);
+    next_due_ = start_ns_;
+    due_step_ = o_.rate > 0 ? uint64_t(1e9 / o_.rate) : 0;
+    idle_.reserve(conns_.size());
     for (auto& c : conns_) open_conn(c, start_ns_);
 
     std::vector<epoll_event> events(std::max<size_t>(64, conns_.size()));
@@ -342,8 +353,13 @@ class Runner {
       uint64_t wake = next_tick;
       if (measure_end_ > now && measure_end_ < wake) wake = measure_end_;
       if (down_ > 0) wake = std::min(wake, earliest_retry());
-      int timeout_ms = wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
-      int n = epoll_wait(epfd_, events.data(), int(events.size()), timeout_ms);
+      if (!idle_.empty() && sending(now)) wake = std::min(wake, next_due_);
+      timespec timeout{};
+      if (wake > now) {
+        timeout.tv_sec = time_t((wake - now) / 1'000'000'000);
+        timeout.tv_nsec = long((wake - now) % 1'000'000'000);
+      }
+      int n = epoll_pwait2(epfd_, events.data(), int(events.size()), &timeout, nullptr);
       if (n < 0) {
         if (errno == EINTR) continue;
         std::perror("policy-load: epoll_wait");
@@ -361,6 +377,7 @@ class Runner {
         if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c, now);
       }
       if (down_ > 0) retry_down(now);
+      if (!idle_.empty()) issue_due(now_ns());
     }
     end_ns_ = now_ns();
     return 0;
@@ -390,11 +407,11 @@ class Runner {
     std::fputc('\n', human);
 
     if (!o_.json) return;
-    std::printf("{\"connect\":\"%s\",\"profile\":\"%s\",\"connections\":%" PRIu64 ",\"seed\":%" PRIu64
+    std::printf("{\"connect\":\"%s\",\"profile\":\"%s\",\"connections\":%" PRIu64 ",\"rate\":%.1f,\"seed\":%" PRIu64
                 ",\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
                 ",\"gave_up\":%s,\"seconds\":%.3f,\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
                 "\"mean_us\":%.1f,\"error_kinds\":{",
-                json_escape(ep_.text).c_str(), profile, o_.connections, o_.seed, ok, errors, gave_up_ ? "true" : "false", seconds, rps,
+                json_escape(ep_.text).c_str(), profile, o_.connections, o_.rate, o_.seed, ok, errors, gave_up_ ? "true" : "false", seconds, rps,
                 us(hist_.quantile(0.50)), us(hist_.quantile(0.90)), us(hist_.quantile(0.99)), us(hist_.max()),
                 hist_.mean() / 1000.0);
     for (size_t k = 0; k < size_t(ErrorKind::kCount); ++k)
@@ -508,15 +525,38 @@ class Runner {
     }
   }
 
+  // Closed loop: send on C now. Open loop: C waits for the next due request.
   void issue(Conn& c, uint64_t now) {
     if (!sending(now)) return;  // stays idle and connected
+    if (o_.rate > 0) {
+      if (!c.queued) idle_.push_back(&c);
+      c.queued = true;
+      issue_due(now);
+      return;
+    }
+    send_on(c, now, now_ns());
+  }
+
+  void issue_due(uint64_t now) {
+    while (!idle_.empty() && next_due_ <= now && sending(now)) {
+      Conn& c = *idle_.back();
+      idle_.pop_back();
+      c.queued = false;
+      if (c.state != Conn::State::kIdle) continue;  // failed while it waited
+      send_on(c, now, next_due_);
+      next_due_ += due_step_;
+    }
+  }
+
+  // SENT_NS is when the request counts as sent: now, or when it was due.
+  void send_on(Conn& c, uint64_t now, uint64_t sent_ns) {
     c.out_len = uint32_t(gen_.build(c.out));
     c.out_off = 0;
-    c.measured = now >= measure_start_;
+    c.measured = sent_ns >= measure_start_;
     if (c.measured) ++measured_sent_;
     c.state = Conn::State::kBusy;
     ++busy_;
-    c.sent_ns = now_ns();
+    c.sent_ns = sent_ns;
     flush(c, now);
   }
 
@@ -651,6 +691,8 @@ class Runner {
   uint64_t measured_sent_ = 0, last_done_ = 0, last_reply_ = 0;
   bool gave_up_ = false;
   size_t busy_ = 0, down_ = 0;
+  uint64_t next_due_ = 0, due_step_ = 0;  // open loop (--rate)
+  std::vector<Conn*> idle_;               // open loop: connections waiting for a due request
   Histogram hist_;
   std::array<uint64_t, size_t(ErrorKind::kCount)> errors_{};
   std::vector<std::pair<std::string, uint64_t>> actions_;  // few keywords: a scan beats hashing
@@ -678,6 +720,8 @@ void usage(FILE* out) {
       "  --unique              every request a new sender/recipient (a new greylist triplet)\n"
       "  --seed N              fixes the random choices (default: from the clock)\n"
       "  --json                also print one JSON object on stdout (the human line goes to stderr)\n"
+      "  --rate R              open loop: offer R requests/s in all (a request waits for an\n"
+      "                        idle connection; latency counts from when it was due)\n"
       "  --dump N              print N generated requests on stdout and exit (no connection)\n"
       "With no reply for the reply timeout the run gives up.\n"
       "Exit status: 0 if any request was answered and the run did not give up, 1 otherwise,\n"
@@ -758,6 +802,8 @@ int parse_options(int argc, char** argv, Options* o) {
       ok = parse_u64(value, &o->recipients) && o->recipients > 0;
     } else if (name == "--sasl-users") {
       ok = parse_u64(value, &o->sasl_users);
+    } else if (name == "--rate") {
+      ok = parse_seconds(value, &o->rate) && o->rate > 0;
     } else if (name == "--dump") {
       ok = parse_u64(value, &o->dump);
     } else if (name == "--seed") {
