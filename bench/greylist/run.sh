@@ -16,6 +16,11 @@
 #   repeated  1000 triplets (10 clients x 10 senders x 10 recipients) asked
 #             over and over; delay 1 s in both daemons, so after the warmup
 #             they pass as known triplets
+# Each case also drives policy-reference-server (a do-nothing epoll server
+# that answers DUNNO without parsing) the same way, so the p99 this machine
+# gives with no work at all is printed beside ours; and then, open loop
+# (policy-load --rate), offers 20 times postgrey's measured rate to
+# policyd-greylist and to the reference server and prints both p99s.
 # Then the Redis memory per stored triplet: FLUSHALL, TRIPLETS (1000000) new
 # triplets through the daemon, (used_memory after - before) / keys.
 #
@@ -36,8 +41,9 @@ runs=${RUNS:-3}
 
 daemon=$build/policyd-greylist/policyd-greylist
 load=$build/bench/policy-load
-for f in "$daemon" "$load"; do
-  [[ -x $f ]] || { echo "missing $f: cmake --build $build --target policyd-greylist policy-load" >&2; exit 2; }
+reference=$build/bench/policy-reference-server
+for f in "$daemon" "$load" "$reference"; do
+  [[ -x $f ]] || { echo "missing $f: cmake --build $build --target policyd-greylist policy-load policy-reference-server" >&2; exit 2; }
 done
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
 [[ -x /usr/sbin/postgrey ]] || { echo "postgrey not installed (WITH_BENCH_PEERS=1 deploy/install-deps.sh)" >&2; exit 2; }
@@ -80,6 +86,11 @@ EOF
 pids+=($!)
 wait_port "$gl_port"
 
+ref_port=$(free_port)
+"$reference" --listen "inet:127.0.0.1:$ref_port" >/dev/null &
+pids+=($!)
+wait_port "$ref_port"
+
 pg_port=$(free_port)
 mkdir -p "$tmp/postgrey"
 chown postgrey: "$tmp/postgrey"
@@ -102,9 +113,12 @@ printf '%-9s %-17s %12s %12s %8s\n' case daemon "req/s" "p99 ms" errors
 declare -A rps
 for case in new repeated; do
   if [[ $case = new ]]; then args=(--unique); else args=(--clients 10 --senders 10 --recipients 10 --seed 1); fi
-  for who in policyd-greylist postgrey; do
-    port=$gl_port
-    [[ $who = postgrey ]] && port=$pg_port
+  for who in policyd-greylist postgrey reference; do
+    case $who in
+      policyd-greylist) port=$gl_port ;;
+      postgrey) port=$pg_port ;;
+      reference) port=$ref_port ;;
+    esac
     rs=() ps=() errors=0
     for ((i = 0; i < runs; i++)); do
       read -r r p e < <(run "$port" "${args[@]}")
@@ -115,6 +129,19 @@ for case in new repeated; do
       "$(echo "$(median "${ps[@]}") / 1000" | bc -l)" "$errors" "$(printf '%.0f ' "${rs[@]}")"
   done
   printf '%-9s %-17s %12.1fx\n' "$case" "ratio" "$(echo "${rps[$case/policyd-greylist]} / ${rps[$case/postgrey]}" | bc -l)"
+  # Open loop at 20 times postgrey's rate: the latency at the target load.
+  rate=$(echo "20 * ${rps[$case/postgrey]}" | bc -l)
+  for who in policyd-greylist reference; do
+    port=$gl_port
+    [[ $who = reference ]] && port=$ref_port
+    ps=() errors=0
+    for ((i = 0; i < runs; i++)); do
+      read -r r p e < <(run "$port" "${args[@]}" --rate "$rate")
+      ps+=("$p") errors=$((errors + e))
+    done
+    printf '%-9s %-17s %12.0f %12.2f %8s   (open loop, 20x postgrey)\n' "$case" "$who" "$rate" \
+      "$(echo "$(median "${ps[@]}") / 1000" | bc -l)" "$errors"
+  done
 done
 
 # Memory per stored triplet: only triplet keys (no pass, so no client keys).
