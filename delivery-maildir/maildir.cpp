@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -243,6 +244,29 @@ void recalculate_quota(const std::string& root, const std::string& quota_line,
     if (!ok || ::rename(tmp.c_str(), (root + "/maildirsize").c_str()) != 0) ::unlink(tmp.c_str());
 }
 
+// O_TMPFILE files are named by linkat() through /proc/self/fd (linkat with
+// AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). Off when /proc is missing,
+// or after a link that failed for a reason other than the file system's.
+std::atomic<bool> g_unnamed_usable{::access("/proc/self/fd", X_OK) == 0};
+
+// Opens the message file: unnamed in DIR/tmp when UNNAMED (cleared if the
+// file system has no O_TMPFILE), else TMP_PATH, created exclusively.
+int open_message_file(const std::string& dir, const std::string& tmp_path, bool& unnamed) {
+    if (unnamed) {
+        int fd = ::open((dir + "/tmp").c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+        unnamed = false;
+    }
+    return ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+// Gives the unnamed file FD the name PATH.
+bool link_unnamed(int fd, const std::string& path) {
+    char proc_path[40];
+    std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    return ::linkat(AT_FDCWD, proc_path, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
 }  // namespace
 
 std::string unique_name(const std::string& hostname, std::size_t size, std::size_t crlf_size) {
@@ -348,15 +372,24 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         int err = 0;
         if (!is_dir(dir + "/new") && !make_maildir(dir, "", err)) return fail("mkdir " + dir, err);
     }
+    // The message is written to an unnamed file in tmp/ (O_TMPFILE) where
+    // the kernel and file system allow: no tmp/ entry to add and remove, and
+    // the inode is allocated without holding tmp/'s lock, on which concurrent
+    // deliveries into one Maildir otherwise queue. Else to tmp/NAME, renamed.
     std::string tmp_path = dir + "/tmp/" + name;
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = ::open(tmp_path.c_str(), flags, 0600);
+    bool unnamed = g_unnamed_usable.load(std::memory_order_relaxed);
+    int fd = open_message_file(dir, tmp_path, unnamed);
     if (fd < 0 && errno == ENOENT) {
         int err = 0;
         if (!make_maildir(dir, options.create_below, err)) return fail("mkdir " + dir, err);
-        fd = ::open(tmp_path.c_str(), flags, 0600);
+        fd = open_message_file(dir, tmp_path, unnamed);
     }
-    if (fd < 0) return fail("open " + tmp_path, errno);
+    if (fd < 0) return fail("open " + (unnamed ? dir + "/tmp" : tmp_path), errno);
+    // Failure before the file has its name: nothing may stay behind.
+    auto discard = [&] {
+        ::close(fd);
+        if (!unnamed) ::unlink(tmp_path.c_str());
+    };
 
     // Quota is checked against the root Maildir (Maildir++ keeps one maildirsize).
     bool counted = false;
@@ -369,8 +402,7 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
             if ((quota.max_bytes > 0 &&
                  quota.bytes > quota.max_bytes - static_cast<std::int64_t>(size)) ||
                 (quota.max_count > 0 && quota.count >= quota.max_count)) {
-                ::close(fd);
-                ::unlink(tmp_path.c_str());
+                discard();
                 result.status = WriteResult::Status::over_quota;
                 result.error = "mailbox is over its quota";
                 return result;
@@ -379,31 +411,48 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         }
     }
 
+    const std::string written_path = unnamed ? dir + "/tmp (unnamed)" : tmp_path;
     int err = 0;
     if (!write_all(fd, prefix, body, err)) {
-        ::close(fd);
-        ::unlink(tmp_path.c_str());
-        return fail("write " + tmp_path, err);
+        discard();
+        return fail("write " + written_path, err);
     }
     if (::fsync(fd) != 0) {
         err = errno;
-        ::close(fd);
-        ::unlink(tmp_path.c_str());
-        return fail("fsync " + tmp_path, err);
-    }
-    if (::close(fd) != 0) {
-        err = errno;
-        ::unlink(tmp_path.c_str());
-        return fail("close " + tmp_path, err);
+        discard();
+        return fail("fsync " + written_path, err);
     }
     std::string new_path = dir + "/new/" + name;
-    // rename(), as Dovecot does: one directory operation instead of link()
-    // and unlink(). It cannot replace another message: names are unique per
-    // host, process and delivery.
-    if (::rename(tmp_path.c_str(), new_path.c_str()) != 0) {
-        err = errno;
-        ::unlink(tmp_path.c_str());
-        return fail("rename into " + dir + "/new", err);
+    if (unnamed) {
+        if (!link_unnamed(fd, new_path)) {
+            err = errno;
+            ::close(fd);
+            if (err == EACCES || err == EPERM || (err == ENOENT && is_dir(dir + "/new"))) {
+                // /proc refused us (e.g. a changed fs uid): named files from now on.
+                g_unnamed_usable.store(false);
+                return deliver(root, folder, prefix, body, options);
+            }
+            return fail("link into " + dir + "/new", err);
+        }
+        if (::close(fd) != 0) {
+            err = errno;
+            ::unlink(new_path.c_str());
+            return fail("close " + new_path, err);
+        }
+    } else {
+        if (::close(fd) != 0) {
+            err = errno;
+            ::unlink(tmp_path.c_str());
+            return fail("close " + tmp_path, err);
+        }
+        // rename(), as Dovecot does: one directory operation instead of
+        // link() and unlink(). It cannot replace another message: names are
+        // unique per host, process and delivery.
+        if (::rename(tmp_path.c_str(), new_path.c_str()) != 0) {
+            err = errno;
+            ::unlink(tmp_path.c_str());
+            return fail("rename into " + dir + "/new", err);
+        }
     }
     if (!fsync_dir_shared(dir + "/new", err)) {
         // We will answer "try again": do not leave a copy that would become a duplicate.

@@ -87,7 +87,7 @@ pids+=($!)
 wait_port "$gl_port"
 
 ref_port=$(free_port)
-"$reference" --listen "inet:127.0.0.1:$ref_port" >/dev/null &
+"$reference" --listen "inet:127.0.0.1:$ref_port" >/dev/null 2>&1 &
 pids+=($!)
 wait_port "$ref_port"
 
