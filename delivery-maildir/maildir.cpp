@@ -411,16 +411,16 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         }
     }
 
-    const std::string written_path = unnamed ? dir + "/tmp (unnamed)" : tmp_path;
+    auto written_path = [&] { return unnamed ? dir + "/tmp (unnamed file)" : tmp_path; };
     int err = 0;
     if (!write_all(fd, prefix, body, err)) {
         discard();
-        return fail("write " + written_path, err);
+        return fail("write " + written_path(), err);
     }
     if (::fsync(fd) != 0) {
         err = errno;
         discard();
-        return fail("fsync " + written_path, err);
+        return fail("fsync " + written_path(), err);
     }
     std::string new_path = dir + "/new/" + name;
     if (unnamed) {

@@ -4,8 +4,9 @@
 //   create an unnamed file in tmp/ (O_TMPFILE), mode 0600; write; fsync;
 //   link it into new/<unique>; fsync new/ (concurrent deliveries into one
 //   Maildir share that fsync: group commit). Without O_TMPFILE or a usable
-//   /proc: tmp/<unique> with O_EXCL|O_NOFOLLOW, renamed into new/. Directories created on the way (a new Maildir) have
-//   their parents fsynced before the message is written.
+//   /proc: tmp/<unique> with O_EXCL|O_NOFOLLOW, renamed into new/.
+//   Directories created on the way (a new Maildir) have their parents
+//   fsynced before the message is written.
 //
 // Guarantees: a success is returned only after both fsyncs; on any failure
 // (ENOSPC, EIO, EACCES, ...) the tmp file is removed and nothing is left in

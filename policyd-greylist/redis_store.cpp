@@ -132,7 +132,6 @@ RedisGreylistStore::RedisGreylistStore(proto::redis::Client& client, StoreKeys k
                                        std::chrono::milliseconds deadline)
     : client_(client),
       keys_(std::move(keys)),
-      rules_(rules),
       deadline_(deadline),
       script_(script_source(rules)) {}
 

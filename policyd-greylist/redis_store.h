@@ -28,9 +28,8 @@ public:
 private:
     proto::redis::Client& client_;
     StoreKeys keys_;
-    Rules rules_;
     std::chrono::milliseconds deadline_;
-    proto::redis::Script script_;  // written for rules_
+    proto::redis::Script script_;  // the rules are constants in its text
 };
 
 }  // namespace greylist
