@@ -377,7 +377,7 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
     // the inode is allocated without holding tmp/'s lock, on which concurrent
     // deliveries into one Maildir otherwise queue. Else to tmp/NAME, renamed.
     std::string tmp_path = dir + "/tmp/" + name;
-    bool unnamed = g_unnamed_usable.load(std::memory_order_relaxed);
+    bool unnamed = options.unnamed_tmp && g_unnamed_usable.load(std::memory_order_relaxed);
     int fd = open_message_file(dir, tmp_path, unnamed);
     if (fd < 0 && errno == ENOENT) {
         int err = 0;

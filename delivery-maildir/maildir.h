@@ -36,6 +36,7 @@ struct WriteOptions {
     bool quota = true;
     std::chrono::seconds tmp_max_age{36 * 3600};
     std::string create_below;  // create missing parents of the Maildir below this directory
+    bool unnamed_tmp = true;   // O_TMPFILE where possible; false: always a named tmp/ file
 };
 
 struct WriteResult {

@@ -3,6 +3,7 @@
 // the Maildir write itself (into a temp dir), virtual mailbox mapping, the
 // reply and exit-status tables, and the delivery command's input handling.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 
@@ -134,12 +135,26 @@ TEST(DeliveryMaildirWrite, UniqueNamesFollowTheMaildirSpecAndNeverRepeat) {
     }
 }
 
-TEST(DeliveryMaildirWrite, CreatesTheMaildirAndWritesThroughTmpIntoNew) {
+// Both ways of writing: an unnamed O_TMPFILE linked into new/, and the
+// classic named tmp/ file renamed into new/ (the fallback where the file
+// system or /proc does not allow the first).
+class DeliveryMaildirBothWays : public ::testing::TestWithParam<bool> {
+protected:
+    WriteOptions options() const {
+        WriteOptions o;
+        o.hostname = "host";
+        o.unnamed_tmp = GetParam();
+        return o;
+    }
+};
+
+INSTANTIATE_TEST_SUITE_P(TmpFile, DeliveryMaildirBothWays, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Unnamed" : "Named"; });
+
+TEST_P(DeliveryMaildirBothWays, CreatesTheMaildirAndWritesThroughTmpIntoNew) {
     TempDir dir;
     std::string root = dir.file("Maildir");
-    WriteOptions o;
-    o.hostname = "host";
-    auto r = deliver(root, "", "Return-Path: <a@b>\n", "Subject: x\n\nbody\n", o);
+    auto r = deliver(root, "", "Return-Path: <a@b>\n", "Subject: x\n\nbody\n", options());
     ASSERT_EQ(r.status, WriteResult::Status::ok) << r.error;
     for (auto sub : {"", "/tmp", "/new", "/cur"}) EXPECT_EQ(mode_of(root + sub), 0700u) << sub;
     auto files = list(root + "/new");
@@ -152,6 +167,32 @@ TEST(DeliveryMaildirWrite, CreatesTheMaildirAndWritesThroughTmpIntoNew) {
     EXPECT_TRUE(files[0].ends_with(expected_size)) << files[0];
     EXPECT_TRUE(list(root + "/tmp").empty());
     EXPECT_TRUE(list(root + "/cur").empty());
+}
+
+TEST_P(DeliveryMaildirBothWays, TmpIsTouchedOnlyByNamedFiles) {
+    // An unnamed file adds and removes no tmp/ entry, so tmp/'s mtime stays;
+    // a named one changes it. Set to an old time first: the clock is coarse.
+    TempDir dir;
+    std::string root = dir.file("Maildir");
+    ASSERT_EQ(deliver(root, "", "", "first\n", options()).status, WriteResult::Status::ok);
+    struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (root + "/tmp").c_str(), old_times, 0), 0);
+    ASSERT_EQ(deliver(root, "", "", "second\n", options()).status, WriteResult::Status::ok);
+    struct stat st {};
+    ASSERT_EQ(::stat((root + "/tmp").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec == 1000000000, GetParam()) << "mtime " << st.st_mtim.tv_sec;
+    EXPECT_EQ(list(root + "/new").size(), 2u);
+}
+
+TEST_P(DeliveryMaildirBothWays, OverQuotaLeavesNothingBehind) {
+    TempDir dir;
+    std::string root = dir.file("Maildir");
+    ASSERT_EQ(deliver(root, "", "", "first\n", options()).status, WriteResult::Status::ok);
+    dir.write("Maildir/maildirsize", "10S\n0 0\n");
+    EXPECT_EQ(deliver(root, "", "", std::string(200, 'x'), options()).status,
+              WriteResult::Status::over_quota);
+    EXPECT_EQ(list(root + "/new").size(), 1u);
+    EXPECT_TRUE(list(root + "/tmp").empty());
 }
 
 TEST(DeliveryMaildirWrite, FolderWhenItExistsElseInbox) {
@@ -213,11 +254,11 @@ TEST(DeliveryMaildirWrite, CountLimitInMaildirsize) {
     EXPECT_EQ(deliver(root, "", "", "b\n", o).status, WriteResult::Status::over_quota);
 }
 
-TEST(DeliveryMaildirWrite, ConcurrentDeliveriesIntoOneMaildirAllLand) {
+TEST_P(DeliveryMaildirBothWays, ConcurrentDeliveriesIntoOneMaildirAllLand) {
     // Eight threads share new/'s fsyncs (group commit); every message must land.
     TempDir dir;
     std::string root = dir.file("Maildir");
-    WriteOptions o;
+    WriteOptions o = options();
     std::atomic<int> failures{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t)
