@@ -52,7 +52,6 @@ trap stop_all EXIT
 trap 'stop_all; exit 0' INT TERM
 trap 'for p in "${pids[@]}"; do kill -HUP "$p" 2>/dev/null || true; done' HUP
 
-as_user() { setpriv --reuid="$run_user" --regid="$run_user" --init-groups -- "$@"; }
 wait_port() {
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -65,7 +64,10 @@ wait_port() {
 if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   echo "run-local: using the Redis already answering on 127.0.0.1:6379" >&2
 else
-  as_user redis-server --bind 127.0.0.1 --port 6379 --dir "$state/redis" \
+  # setpriv execs redis-server, so $! is Redis itself (a shell function run
+  # with & would be a subshell, and killing it would orphan Redis).
+  setpriv --reuid="$run_user" --regid="$run_user" --init-groups -- \
+    redis-server --bind 127.0.0.1 --port 6379 --dir "$state/redis" \
     --appendonly yes --save "" --protected-mode yes >"$state/log/redis.log" 2>&1 &
   pids+=($!)
   wait_port 6379
