@@ -1,10 +1,11 @@
 // Redis client: RESP over Boost.Asio, with hiredis as the codec.
 //
-// hiredis formats commands (redisFormatCommandArgv) and parses replies
+// hiredis formats commands (redisFormatSdsCommandArgv) and parses replies
 // (redisReader, with its own nesting and size limits); Asio does all I/O, so
 // this fits the single I/O model of the daemons. One connection is multiplexed:
 // callers on the same executor issue commands concurrently, writes are
-// coalesced and pipelined, replies are matched in FIFO order.
+// batched (ClientOptions::write_batch) and pipelined, replies are matched in
+// FIFO order.
 //
 // Every call has a deadline and never throws for Redis trouble: it returns an
 // error result, so deciders can answer their fallback in time. A lost
