@@ -426,7 +426,7 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
     if (unnamed) {
         if (!link_unnamed(fd, new_path)) {
             err = errno;
-            ::close(fd);
+            discard();
             if (err == EACCES || err == EPERM || (err == ENOENT && is_dir(dir + "/new"))) {
                 // /proc refused us (e.g. a changed fs uid): named files from now on.
                 g_unnamed_usable.store(false);
