@@ -49,6 +49,41 @@ bool make_dir(const std::string& path, std::vector<std::string>& dirty, int& err
     return false;
 }
 
+bool is_dir(const std::string& path);
+
+// A new Maildir appears whole: built with tmp/, new/ and cur/ under a hidden
+// name beside ROOT, then renamed into place, so a concurrent delivery never
+// finds tmp/ without new/. Losing the race to another delivery is success.
+bool make_maildir_whole(const std::string& root, int& err) {
+    const auto slash = root.rfind('/');
+    const std::string staging = root.substr(0, slash + 1) + "." + root.substr(slash + 1) +
+                                ".creating." + std::to_string(::getpid()) + "." +
+                                std::to_string(++g_counter);
+    auto remove_staging = [&] {
+        for (const char* sub : {"/tmp", "/new", "/cur", ""}) ::rmdir((staging + sub).c_str());
+    };
+    for (const char* sub : {"", "/tmp", "/new", "/cur"}) {
+        if (::mkdir((staging + sub).c_str(), 0700) != 0) {
+            err = errno;
+            remove_staging();
+            return false;
+        }
+    }
+    if (!fsync_dir(staging, err)) {
+        remove_staging();
+        return false;
+    }
+    if (::rename(staging.c_str(), root.c_str()) != 0) {
+        const int e = errno;
+        remove_staging();
+        if (e != EEXIST && e != ENOTEMPTY) {
+            err = e;
+            return false;
+        }
+    }
+    return true;
+}
+
 bool make_maildir(const std::string& root, const std::string& create_below, int& err) {
     std::vector<std::string> dirty;
     // Parents first, but only below create_below (virtual_base); never above.
@@ -61,8 +96,17 @@ bool make_maildir(const std::string& root, const std::string& create_below, int&
             pos = slash + 1;
         }
     }
-    for (const char* sub : {"", "/tmp", "/new", "/cur"})
-        if (!make_dir(root + sub, dirty, err)) return false;
+    if (is_dir(root)) {
+        // An existing Maildir missing a subdirectory (made by hand, or by
+        // another tool): completed in place.
+        for (const char* sub : {"/tmp", "/new", "/cur"})
+            if (!make_dir(root + sub, dirty, err)) return false;
+    } else if (!make_maildir_whole(root, err)) {
+        return false;
+    } else {
+        std::string parent = parent_of(root);
+        if (dirty.empty() || dirty.back() != parent) dirty.push_back(parent);
+    }
     // A message acknowledged in a new Maildir must survive a crash together
     // with the directories that lead to it (fsyncing new/ alone does not
     // make new/'s own entry durable).

@@ -5,8 +5,9 @@
 //   link it into new/<unique>; fsync new/ (concurrent deliveries into one
 //   Maildir share that fsync: group commit). Without O_TMPFILE or a usable
 //   /proc: tmp/<unique> with O_EXCL|O_NOFOLLOW, renamed into new/.
-//   Directories created on the way (a new Maildir) have their parents
-//   fsynced before the message is written.
+//   A new Maildir is built under a hidden name beside it and renamed into
+//   place whole; directories created on the way have their parents fsynced
+//   before the message is written.
 //
 // Guarantees: a success is returned only after both fsyncs; on any failure
 // (ENOSPC, EIO, EACCES, ...) the tmp file is removed and nothing is left in

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <regex>
 #include <set>
@@ -261,6 +262,36 @@ TEST_P(DeliveryMaildirBothWays, ConcurrentDeliveriesIntoOneMaildirAllLand) {
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(list(root + "/new").size(), 400u);
     EXPECT_TRUE(list(root + "/tmp").empty());
+}
+
+TEST_P(DeliveryMaildirBothWays, FirstDeliveriesRacingIntoANewMaildirAllLand) {
+    // Eight threads deliver at once into a Maildir that does not exist yet,
+    // round after round: none may find tmp/ made but not new/ (a new Maildir
+    // appears whole), and no staging directory may be left beside them.
+    TempDir dir;
+    std::atomic<int> failures{0};
+    std::string first_error;
+    std::mutex error_mutex;
+    for (int round = 0; round < 100; ++round) {
+        std::string root = dir.file("m" + std::to_string(round));
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 8; ++t)
+            threads.emplace_back([&] {
+                auto r = deliver(root, "", "", "x\n", options());
+                if (r.status == WriteResult::Status::ok) return;
+                std::lock_guard lock(error_mutex);
+                if (failures++ == 0) first_error = r.error;
+            });
+        for (auto& t : threads) t.join();
+        ASSERT_EQ(list(root + "/new").size(), 8u) << root;
+    }
+    EXPECT_EQ(failures.load(), 0) << first_error;
+    std::size_t entries = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir.file("."))) {
+        ++entries;
+        EXPECT_EQ(e.path().filename().string().find(".creating."), std::string::npos) << e.path();
+    }
+    EXPECT_EQ(entries, 100u);  // the Maildirs only
 }
 
 TEST(DeliveryMaildirWrite, CleanTmpRemovesOnlyOldFiles) {
