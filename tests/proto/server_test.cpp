@@ -82,6 +82,22 @@ protected:
         return asio::co_spawn(io_, std::move(a), asio::use_future).get();
     }
 
+    // Run f on the server's io_context and wait until it has run, so what it
+    // touches is neither raced by nor outlived by this thread.
+    template <typename F>
+    void on_io(F f) {
+        std::promise<void> done;
+        asio::post(io_, [&] {
+            try {
+                f();
+                done.set_value();
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        });
+        done.get_future().get();
+    }
+
     testsupport::TempDir dir_;
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
@@ -111,7 +127,7 @@ TEST_F(ServerTest, ListensOnIpv6) {
     policy::ServerOptions o;
     start(o);
     int port6 = testsupport::free_port();
-    asio::post(io_, [&] {
+    on_io([&] {
         server_->listen(*net::parse_endpoint("inet:[::1]:" + std::to_string(port6)).endpoint);
     });
     testsupport::wait_for_tcp("::1", port6);
@@ -323,7 +339,7 @@ TEST_F(ServerTest, MetricsEndpointServesPrometheusText) {
     start();
     int mport = testsupport::free_port();
     std::unique_ptr<metrics::MetricsServer> ms;
-    asio::post(io_, [&] {
+    on_io([&] {
         ms = std::make_unique<metrics::MetricsServer>(
             io_, *net::parse_endpoint("inet:127.0.0.1:" + std::to_string(mport)).endpoint, registry_);
     });
@@ -338,5 +354,6 @@ TEST_F(ServerTest, MetricsEndpointServesPrometheusText) {
     auto missing = testsupport::run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                      "http://127.0.0.1:" + std::to_string(mport) + "/other"});
     EXPECT_EQ(missing.output, "404");
-    asio::post(io_, [&] { ms.reset(); });
+    // Destroyed on the io thread, and before this frame (which owns ms) ends.
+    on_io([&] { ms.reset(); });
 }
