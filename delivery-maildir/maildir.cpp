@@ -467,9 +467,25 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         return fail("fsync " + written_path(), err);
     }
     std::string new_path = dir + "/new/" + name;
+    // A Maildir made by hand or by another tool may have tmp/ but no new/:
+    // complete it in place and try once more.
+    auto complete_new = [&](int& e) {
+        if (e != ENOENT || is_dir(dir + "/new")) return false;
+        int mkerr = 0;
+        if (!make_maildir(dir, options.create_below, mkerr)) {
+            e = mkerr;
+            return false;
+        }
+        return true;
+    };
     if (unnamed) {
-        if (!link_unnamed(fd, new_path)) {
-            err = errno;
+        bool linked = link_unnamed(fd, new_path);
+        err = linked ? 0 : errno;
+        if (!linked && complete_new(err)) {
+            linked = link_unnamed(fd, new_path);
+            err = linked ? 0 : errno;
+        }
+        if (!linked) {
             discard();
             if (err == EACCES || err == EPERM || (err == ENOENT && is_dir(dir + "/new"))) {
                 // /proc refused us (e.g. a changed fs uid): named files from now on.
@@ -492,8 +508,13 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         // rename(), as Dovecot does: one directory operation instead of
         // link() and unlink(). It cannot replace another message: names are
         // unique per host, process and delivery.
-        if (::rename(tmp_path.c_str(), new_path.c_str()) != 0) {
-            err = errno;
+        bool renamed = ::rename(tmp_path.c_str(), new_path.c_str()) == 0;
+        err = renamed ? 0 : errno;
+        if (!renamed && complete_new(err)) {
+            renamed = ::rename(tmp_path.c_str(), new_path.c_str()) == 0;
+            err = renamed ? 0 : errno;
+        }
+        if (!renamed) {
             ::unlink(tmp_path.c_str());
             return fail("rename into " + dir + "/new", err);
         }

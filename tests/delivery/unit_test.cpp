@@ -185,6 +185,25 @@ TEST_P(DeliveryMaildirBothWays, TmpIsTouchedOnlyByNamedFiles) {
     EXPECT_EQ(list(root + "/new").size(), 2u);
 }
 
+TEST_P(DeliveryMaildirBothWays, CompletesAMaildirMadeWithoutNewOrCur) {
+    // Made by hand or by another tool: tmp/ is there, new/ and cur/ are not.
+    // The delivery completes it instead of deferring mail until someone does.
+    TempDir dir;
+    std::string root = dir.file("Maildir");
+    std::filesystem::create_directories(root + "/tmp");
+    auto r = deliver(root, "", "", "x\n", options());
+    ASSERT_EQ(r.status, WriteResult::Status::ok) << r.error;
+    EXPECT_EQ(list(root + "/new").size(), 1u);
+    EXPECT_EQ(mode_of(root + "/new"), 0700u);
+    EXPECT_EQ(mode_of(root + "/cur"), 0700u);
+    EXPECT_TRUE(list(root + "/tmp").empty());
+    // The same for a folder that has only tmp/.
+    std::filesystem::create_directories(root + "/.work/tmp");
+    r = deliver(root, ".work", "", "y\n", options());
+    ASSERT_EQ(r.status, WriteResult::Status::ok) << r.error;
+    EXPECT_EQ(list(root + "/.work/new").size(), 1u);
+}
+
 TEST(DeliveryMaildirWrite, FolderWhenItExistsElseInbox) {
     TempDir dir;
     std::string root = dir.file("Maildir");
