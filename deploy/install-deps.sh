@@ -20,7 +20,7 @@ run_packages=(redis-server)
 # Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP clients).
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
-  dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey
+  dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)

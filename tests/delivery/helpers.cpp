@@ -169,6 +169,28 @@ SmallFs::SmallFs(const std::string& path, std::size_t bytes) : path_(path) {
 
 SmallFs::~SmallFs() { testsupport::run({"umount", "-l", path_}); }
 
+BindFs::BindFs(const std::string& source, const std::string& mountpoint) : mountpoint_(mountpoint) {
+    ::mkdir(mountpoint.c_str(), 0755);
+    struct stat before {};
+    ::stat(mountpoint.c_str(), &before);
+    // In the foreground, so the test owns the process and stops it by PID.
+    bindfs_ = testsupport::Process({"/usr/bin/bindfs", "-f", "--no-allow-other", source, mountpoint});
+    // Mounted once the mount point is on another device.
+    if (!eventually([&] {
+            struct stat now {};
+            return ::stat(mountpoint.c_str(), &now) == 0 && now.st_dev != before.st_dev;
+        })) {
+        bindfs_.stop();
+        throw std::runtime_error("bindfs did not mount " + mountpoint);
+    }
+}
+
+BindFs::~BindFs() {
+    // Unmounting ends a foreground bindfs; stop() reaps it (or kills a stuck one).
+    testsupport::run({"umount", "-l", mountpoint_});
+    bindfs_.stop();
+}
+
 std::vector<std::string> files_in(const std::string& dir) {
     std::vector<std::string> out;
     DIR* d = ::opendir(dir.c_str());

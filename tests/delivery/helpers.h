@@ -71,6 +71,18 @@ private:
     std::string path_;
 };
 
+// bindfs (FUSE) mirroring source on mountpoint (created): a real file
+// system without O_TMPFILE. Unmounted on destruction.
+class BindFs {
+public:
+    BindFs(const std::string& source, const std::string& mountpoint);
+    ~BindFs();
+
+private:
+    std::string mountpoint_;
+    testsupport::Process bindfs_;
+};
+
 // Regular files in dir (names only, sorted); empty if dir is missing.
 std::vector<std::string> files_in(const std::string& dir);
 // Poll until pred() or timeout; returns pred()'s last value.

@@ -8,8 +8,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <mutex>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -404,6 +406,32 @@ TEST_F(DeliveryLmtp, FullDiskIsATemporaryErrorAndLeavesNoPartialFile) {
     EXPECT_EQ(files_in(md + "/new").size(), 2u);
     c.reset();
     daemon_.reset();  // stop it before the tmpfs is unmounted
+}
+
+TEST_F(DeliveryLmtp, DeliversIntoAFileSystemWithoutOTmpfile) {
+    // FUSE (here bindfs) has no O_TMPFILE: the classic named tmp/ file and
+    // rename() are used instead, with the same guarantees.
+    std::filesystem::create_directories(dir_.file("backing"));
+    dtest::BindFs fs(dir_.file("backing"), dir_.file("fuse"));
+    errno = 0;
+    int probe = ::open(dir_.file("fuse").c_str(), O_TMPFILE | O_WRONLY, 0600);
+    if (probe >= 0) ::close(probe);
+    ASSERT_LT(probe, 0) << "this file system has O_TMPFILE: the test would not test the fallback";
+    ASSERT_EQ(errno, EOPNOTSUPP);
+    dir_.write("mailboxes", "bob@example.org\n");
+    daemon_ = std::make_unique<Daemon>(dir_, config({{"virtual_base", dir_.file("fuse")}}).dump());
+    auto c = connect();
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(transaction(*c, "a@sender.example", {"bob@example.org"}, kMessage).at(0).substr(0, 9),
+                  "250 2.0.0");
+    // Seen on the backing directory, not through the mount.
+    auto md = dir_.file("backing/example.org/bob");
+    auto delivered = files_in(md + "/new");
+    ASSERT_EQ(delivered.size(), 3u);
+    EXPECT_NE(read_file(md + "/new/" + delivered[0]).find("\n\nHello.\n"), std::string::npos);
+    EXPECT_TRUE(files_in(md + "/tmp").empty());
+    c.reset();
+    daemon_.reset();  // stop it before the file system is unmounted
 }
 
 TEST_F(DeliveryLmtp, Kill9MidStreamLosesNoAcknowledgedMessageAndLeavesNoPartialOne) {
