@@ -3,6 +3,7 @@
 // sender and recipient from flags, arguments or the environment, input
 // normalisation, system users, and a full disk.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 
@@ -151,6 +152,25 @@ TEST_F(DeliveryLda, SystemUserByNameWithDashD) {
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     r = deliver({"-d", "no-such-user-xyz"}, kMessage);
     EXPECT_EQ(r.exit_code, EX_NOUSER) << r.output;
+}
+
+TEST_F(DeliveryLda, WithoutProcTheNamedTmpFileIsUsed) {
+    // An unnamed O_TMPFILE gets its name through /proc/self/fd. Where /proc
+    // is missing (here: covered by an empty tmpfs in a private mount
+    // namespace) the named tmp/ file is used, and the mail still lands.
+    ASSERT_EQ(deliver({"--config", conf(), "-f", "", "bob@example.org"}, kMessage).exit_code, EX_OK);
+    struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (md("bob") + "/tmp").c_str(), old_times, 0), 0);
+    auto r = testsupport::run({"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                               "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", DELIVERY_MAILDIR,
+                               "deliver", "--config", conf(), "-f", "", "bob@example.org"},
+                              kMessage);
+    EXPECT_EQ(r.exit_code, EX_OK) << r.output;
+    EXPECT_EQ(files_in(md("bob") + "/new").size(), 2u);
+    EXPECT_TRUE(files_in(md("bob") + "/tmp").empty());
+    struct stat st {};
+    ASSERT_EQ(::stat((md("bob") + "/tmp").c_str(), &st), 0);
+    EXPECT_NE(st.st_mtim.tv_sec, 1000000000) << "tmp/ untouched: the named file was not used";
 }
 
 }  // namespace
