@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -84,7 +85,51 @@ bool make_maildir_whole(const std::string& root, int& err) {
     return true;
 }
 
+// Maildirs this process is making, until the directories leading to them
+// are fsynced. Another thread can find one in place before that (right after
+// the rename) and deliver into it; it waits for those fsyncs before it
+// reports success, so no message is acknowledged in a Maildir whose own
+// entry a crash could still take away.
+struct MaildirsBeingMade {
+    std::mutex mutex;
+    std::condition_variable made;
+    std::unordered_map<std::string, int> makers;
+    std::atomic<int> count{0};  // lets the common case skip the mutex
+};
+MaildirsBeingMade g_being_made;
+
+class MakingMaildir {
+public:
+    explicit MakingMaildir(const std::string& root) : root_(root) {
+        std::lock_guard lock(g_being_made.mutex);
+        ++g_being_made.makers[root_];
+        ++g_being_made.count;
+    }
+    ~MakingMaildir() {
+        {
+            std::lock_guard lock(g_being_made.mutex);
+            if (--g_being_made.makers[root_] == 0) g_being_made.makers.erase(root_);
+            --g_being_made.count;
+        }
+        g_being_made.made.notify_all();
+    }
+    MakingMaildir(const MakingMaildir&) = delete;
+    MakingMaildir& operator=(const MakingMaildir&) = delete;
+
+private:
+    std::string root_;
+};
+
+void wait_until_made(const std::string& a, const std::string& b) {
+    if (g_being_made.count.load() == 0) return;
+    std::unique_lock lock(g_being_made.mutex);
+    g_being_made.made.wait(lock, [&] {
+        return !g_being_made.makers.contains(a) && !g_being_made.makers.contains(b);
+    });
+}
+
 bool make_maildir(const std::string& root, const std::string& create_below, int& err) {
+    MakingMaildir making(root);
     std::vector<std::string> dirty;
     // Parents first, but only below create_below (virtual_base); never above.
     if (!create_below.empty() && root.starts_with(create_below + "/")) {
@@ -524,6 +569,7 @@ WriteResult deliver(const std::string& root, const std::string& folder, std::str
         ::unlink(new_path.c_str());
         return fail("fsync " + dir + "/new", err);
     }
+    wait_until_made(root, dir);
     result.status = WriteResult::Status::ok;
     result.file = new_path;
 
