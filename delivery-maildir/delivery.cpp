@@ -225,7 +225,15 @@ Outcome deliver_prepared(const State& state, const Target& target, std::string_v
 
 SmtpReply to_reply(const Outcome& o) {
     switch (o.status) {
-        case Status::delivered: return {250, "2.0.0", "Delivered"};
+        case Status::delivered: {
+            // The file's unique name (without ",S=..."): Postfix logs the
+            // reply, so an operator can find the message from its log line.
+            std::string_view name = o.file;
+            if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+            name = name.substr(0, name.find(','));
+            if (name.empty()) return {250, "2.0.0", "Delivered"};
+            return {250, "2.0.0", "Delivered as " + std::string(name)};
+        }
         case Status::unknown_user: return {550, "5.1.1", "No such user here"};
         case Status::unknown_domain: return {550, "5.1.2", "Domain not served here"};
         case Status::bad_address: return {550, "5.1.3", "Recipient address refused: " + o.detail};

@@ -141,6 +141,11 @@ TEST_F(DeliveryLmtp, OneReplyPerAcceptedRecipientAfterData) {
     EXPECT_EQ(files_in(maildir("alice") + "/new").size(), 1u);
     EXPECT_EQ(files_in(maildir("carol", "example.net") + "/new").size(), 1u);
     EXPECT_FALSE(std::filesystem::exists(maildir("nobody")));
+    // Each 250 names the file it wrote (Postfix logs it with status=sent).
+    auto bob_file = files_in(maildir("bob") + "/new").at(0);
+    EXPECT_EQ(replies[0], "250 2.0.0 Delivered as " + bob_file.substr(0, bob_file.find(',')));
+    auto alice_file = files_in(maildir("alice") + "/new").at(0);
+    EXPECT_EQ(replies[1], "250 2.0.0 Delivered as " + alice_file.substr(0, alice_file.find(',')));
     c->send("QUIT\r\n");
     EXPECT_EQ(c->reply().substr(0, 3), "221");
     EXPECT_TRUE(c->closed());
