@@ -71,10 +71,6 @@ bool make_maildir_whole(const std::string& root, int& err) {
             return false;
         }
     }
-    if (!fsync_dir(staging, err)) {
-        remove_staging();
-        return false;
-    }
     if (::rename(staging.c_str(), root.c_str()) != 0) {
         const int e = errno;
         remove_staging();
@@ -82,8 +78,14 @@ bool make_maildir_whole(const std::string& root, int& err) {
             err = e;
             return false;
         }
+        // Made by another delivery (of another process, perhaps): fsynced
+        // here too, as nothing says that one got so far.
     }
-    return true;
+    // Made durable after the rename, not before: on a journalling file
+    // system this fsync then commits the mkdirs and the rename together, and
+    // the parent's fsync that follows finds little left to write. Nothing is
+    // acknowledged in this Maildir before both.
+    return fsync_dir(root, err);
 }
 
 // Maildirs this process is making, until the directories leading to them
