@@ -157,8 +157,8 @@ bool make_maildir(const std::string& root, const std::string& create_below, int&
     }
     // A message acknowledged in a new Maildir must survive a crash together
     // with the directories that lead to it (fsyncing new/ alone does not
-    // make new/'s own entry durable).
-    // Shared: Maildirs made at once below one domain share its fsync.
+    // make new/'s own entry durable). Shared: Maildirs made at once below
+    // one domain share its fsync.
     for (auto it = dirty.rbegin(); it != dirty.rend(); ++it)
         if (!fsync_dir_shared(*it, err)) return false;
     return true;
