@@ -86,16 +86,7 @@ protected:
     // touches is neither raced by nor outlived by this thread.
     template <typename F>
     void on_io(F f) {
-        std::promise<void> done;
-        asio::post(io_, [&] {
-            try {
-                f();
-                done.set_value();
-            } catch (...) {
-                done.set_exception(std::current_exception());
-            }
-        });
-        done.get_future().get();
+        asio::post(io_, asio::use_future(std::move(f))).get();
     }
 
     testsupport::TempDir dir_;
