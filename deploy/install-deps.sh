@@ -14,13 +14,15 @@ build_packages=(
   g++ cmake ninja-build pkg-config clang git ca-certificates
   libboost1.81-dev libssl-dev libspf2-dev libhiredis-dev nlohmann-json3-dev
   libmilter-dev libpsl-dev libgtest-dev libgmock-dev
+  libsasl2-dev libpcre2-dev libc-ares-dev
 )
 # Run: Redis for greylisting and rate state.
-run_packages=(redis-server)
+run_packages=(redis-server libsasl2-modules)
 # Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP clients).
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
+  sasl2-bin pflogsumm openssl
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)
