@@ -211,7 +211,7 @@ constexpr ParamInfo params[] = {
     {"smtp_use_tls", "no", S::supported, ""},
     {"smtpd_authorized_xclient_hosts", "", S::unsupported, "XCLIENT is not offered"},
     {"smtpd_authorized_xforward_hosts", "", S::unsupported, "XFORWARD is not offered"},
-    {"smtpd_banner", "$myhostname ESMTP $mail_name", S::supported, ""},
+    {"smtpd_banner", "$myhostname ESMTP", S::supported, ""},
     {"smtpd_client_auth_rate_limit", "0", S::supported, ""},
     {"smtpd_client_connection_count_limit", "50", S::supported, ""},
     {"smtpd_client_connection_rate_limit", "0", S::supported, ""},
@@ -361,6 +361,7 @@ constexpr DefaultDifference differences[] = {
     {"alias_maps", "hash:/etc/aliases, nis:mail.aliases", "no NIS lookups"},
     {"lmtp_tls_mandatory_protocols", ">=TLSv1", "TLS starts at 1.2"},
     {"lmtp_tls_protocols", ">=TLSv1", "TLS starts at 1.2"},
+    {"smtpd_banner", "$myhostname ESMTP $mail_name", "the greeting names no product"},
 };
 
 // postconf(5) service-specific parameters, for a master.cf service NAME.
