@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/ssl/context.hpp>
@@ -89,6 +90,23 @@ std::string host_name() {
     }
     if (h.find('.') == std::string::npos) h += ".localdomain";  // as Postfix does
     return lower(h);
+}
+
+// The global session cap: sessions are coroutines, not processes, so
+// Postfix's default_process_limit does not apply; what bounds them is file
+// descriptors. The soft limit is raised to the hard one, and a reserve is
+// kept for queue files, policy and delivery connections and the listeners.
+std::size_t session_cap() {
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 900;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    constexpr std::size_t reserve = 256;
+    std::size_t n = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : static_cast<std::size_t>(rl.rlim_cur);
+    return n > reserve * 2 ? n - reserve : n / 2;
 }
 
 // "smtp" -> 25, "submission" -> 587, "2525" -> 2525.
@@ -382,9 +400,22 @@ struct Builder {
         env.access_map_defer_code = code("access_map_defer_code");
         env.unknown_local_recipient_reject_code = code("unknown_local_recipient_reject_code");
         env.on_warning = [](const std::string& text) { proto::log::warning(text); };
-        c->max_connections = static_cast<std::size_t>(s.integer("smtpd_client_connection_count_limit", 0, 1 << 20));
-        if (c->max_connections == 0) c->max_connections = 1000;
-        c->max_connections = std::max<std::size_t>(c->max_connections, 1000);
+        auto limit = [&](std::string_view name) { return static_cast<std::size_t>(s.integer(name, 0, 1 << 30)); };
+        c->client_connection_count_limit = limit("smtpd_client_connection_count_limit");
+        c->client_connection_rate_limit = limit("smtpd_client_connection_rate_limit");
+        c->client_message_rate_limit = limit("smtpd_client_message_rate_limit");
+        c->client_recipient_rate_limit = limit("smtpd_client_recipient_rate_limit");
+        c->client_auth_rate_limit = limit("smtpd_client_auth_rate_limit");
+        c->client_new_tls_session_rate_limit = limit("smtpd_client_new_tls_session_rate_limit");
+        c->anvil_rate_time_unit = s.time("anvil_rate_time_unit");
+        try {
+            std::vector<std::string> exceptions;
+            for (const auto& n : s.list("smtpd_client_event_limit_exceptions")) exceptions.push_back(n);
+            c->client_event_limit_exceptions = proto::net::CidrList::parse(exceptions);
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(service + ": smtpd_client_event_limit_exceptions: " + e.what());
+        }
+        c->max_connections = session_cap();
         return c;
     }
 };

@@ -23,6 +23,7 @@
 #include "maillog.h"
 #include "qmgr/qmgr.h"
 #include "queue/queue_store.h"
+#include "smtpd/anvil.h"
 #include "smtpd/server.h"
 #include "spawn.h"
 
@@ -55,7 +56,7 @@ public:
           store_(inst->queue_directory),
           pool_(4),
           qmgr_(rt.io.get_executor(), pool_.get_executor(), store_),
-          services_{&store_, pool_.get_executor(), {}, &rt.metrics},
+          services_{&store_, pool_.get_executor(), {}, &rt.metrics, &anvil_},
           server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {
         store_.prepare();
         for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt"})
@@ -111,6 +112,7 @@ private:
     queue::QueueStore store_;
     asio::thread_pool pool_;
     qmgr::QueueManager qmgr_;
+    smtpd::Anvil anvil_;
     smtpd::SessionServices services_;
     smtpd::SmtpServer server_;
     asio::signal_set flush_signal_;

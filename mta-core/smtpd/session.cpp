@@ -25,6 +25,7 @@
 #include "daemon/metrics.h"
 #include "maillog.h"
 #include "queue/queue_store.h"
+#include "smtpd/anvil.h"
 #include "smtp/command.h"
 #include "smtp/data.h"
 #include "smtp/reply.h"
@@ -197,6 +198,18 @@ private:
     std::string received_header(std::string_view first_rcpt);
     void tls_facts();
     void move_deadline() { conn_->deadline = Clock::now() + cfg_->timeout; }
+    // anvil: false when this client is over the limit for this event.
+    bool within_limit(AnvilEvent what, std::size_t limit) {
+        if (limit == 0 || !svc_.anvil || exempt_) return true;
+        if (svc_.anvil->event(facts_.client_address, what, limit, cfg_->anvil_rate_time_unit)) return true;
+        static constexpr const char* names[] = {"Connection rate", "Message delivery request rate",
+                                                "Recipient address rate", "AUTH command rate",
+                                                "New TLS session rate"};
+        maillog::line("smtpd", std::string("warning: ") + names[static_cast<int>(what)] +
+                                   " limit exceeded: from " + maillog::printable(facts_.namaddr()) +
+                                   " for service " + cfg_->service);
+        return false;
+    }
 
     std::shared_ptr<Socket> conn_;
     std::shared_ptr<const SmtpdConfig> cfg_;
@@ -213,6 +226,8 @@ private:
     restrictions::Facts facts_;
     Transaction tx_;
     std::string tls_info_;  // for Received: and logs
+    bool exempt_ = false;   // smtpd_client_event_limit_exceptions
+    bool counted_ = false;  // this session is counted in anvil's concurrency
 };
 
 const std::array<Session::Row, 12> Session::kTable{{
@@ -392,6 +407,8 @@ std::optional<Reply> Session::check_mail(const Command& cmd) {
         if (p.keyword == "AUTH") continue;  // RFC 4954 5: accepted, not trusted
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    if (!within_limit(AnvilEvent::message, cfg_->client_message_rate_limit))
+        return Reply{450, "4.7.1 Error: too much mail from " + facts_.client_address};
     return std::nullopt;
 }
 
@@ -432,6 +449,8 @@ std::optional<Reply> Session::check_rcpt(const Command& cmd) {
         if (p.keyword == "NOTIFY" || p.keyword == "ORCPT") continue;
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    if (!within_limit(AnvilEvent::recipient, cfg_->client_recipient_rate_limit))
+        return Reply{450, "4.7.1 Error: too many recipients from " + facts_.client_address};
     return std::nullopt;
 }
 
@@ -674,6 +693,11 @@ std::optional<Reply> Session::check_starttls(const Command& cmd) {
     if (!cfg_->tls || cfg_->tls_level == TlsLevel::none)
         return Reply{502, "5.5.1 Error: command not implemented"};
     if (tx_.active) return Reply{503, "5.5.1 Error: MAIL transaction in progress"};
+    if (!within_limit(AnvilEvent::new_tls_session, cfg_->client_new_tls_session_rate_limit)) {
+        quit_ = true;
+        return Reply{421, "4.7.0 " + cfg_->myhostname + " Error: too many new TLS sessions from " +
+                              facts_.client_address};
+    }
     return std::nullopt;
 }
 
@@ -726,6 +750,8 @@ std::optional<Reply> Session::check_auth(const Command&) {
         return Reply{538, "5.7.11 Encryption required for requested authentication mechanism"};
     if (!facts_.sasl_username.empty()) return Reply{503, "5.5.1 Error: already authenticated"};
     if (tx_.active) return Reply{503, "5.5.1 Error: MAIL transaction in progress"};
+    if (!within_limit(AnvilEvent::auth, cfg_->client_auth_rate_limit))
+        return Reply{450, "4.7.1 Error: too many AUTH commands from " + facts_.client_address};
     return std::nullopt;
 }
 
@@ -747,6 +773,21 @@ asio::awaitable<bool> Session::fill() {
 asio::awaitable<bool> Session::connect_phase() {
     facts_.protocol_state = "CONNECT";
     maillog::line("smtpd", "connect from " + maillog::printable(facts_.namaddr()));
+    exempt_ = cfg_->client_event_limit_exceptions.contains(facts_.client_address);
+    if (svc_.anvil && !exempt_) {
+        bool count_ok = svc_.anvil->open_session(facts_.client_address, cfg_->client_connection_count_limit);
+        counted_ = count_ok;
+        if (!count_ok)
+            maillog::line("smtpd", "warning: Connection concurrency limit exceeded: " +
+                                       std::to_string(cfg_->client_connection_count_limit) + " from " +
+                                       maillog::printable(facts_.namaddr()) + " for service " + cfg_->service);
+        if (!count_ok || !within_limit(AnvilEvent::connection, cfg_->client_connection_rate_limit)) {
+            queue_reply({421, "4.7.0 " + cfg_->myhostname + " Error: too many connections from " +
+                                  facts_.client_address});
+            co_await flush();
+            co_return false;
+        }
+    }
     if (cfg_->wrappermode && cfg_->tls) {
         std::string err = co_await stream_.handshake(*cfg_->tls);
         if (!err.empty()) {
@@ -875,6 +916,7 @@ asio::awaitable<void> Session::run() {
         }
     }
     co_await flush();
+    if (counted_) svc_.anvil->close_session(facts_.client_address);
     maillog::line("smtpd", "disconnect from " + maillog::printable(facts_.namaddr()));
 }
 

@@ -22,12 +22,15 @@ class QueueStore;
 
 namespace mta::smtpd {
 
+class Anvil;
+
 // What sessions share beyond their listener's settings.
 struct SessionServices {
     queue::QueueStore* queue = nullptr;
     boost::asio::any_io_executor blocking;  // for fsync and other blocking calls
     std::function<void(const std::string& id)> queued;  // a message is in active/
     proto::metrics::Registry* metrics = nullptr;
+    Anvil* anvil = nullptr;  // client limits, shared by every listener
 };
 
 boost::asio::awaitable<void> serve_session(std::shared_ptr<proto::net::StreamConnection> connection,

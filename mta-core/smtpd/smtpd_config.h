@@ -45,6 +45,16 @@ struct SmtpdConfig {
     bool forbid_unauth_pipelining = true;
     std::size_t max_connections = 1000;  // global session cap per listener
 
+    // anvil(8) limits (0: none), per anvil_rate_time_unit.
+    std::size_t client_connection_count_limit = 50;
+    std::size_t client_connection_rate_limit = 0;
+    std::size_t client_message_rate_limit = 0;
+    std::size_t client_recipient_rate_limit = 0;
+    std::size_t client_auth_rate_limit = 0;
+    std::size_t client_new_tls_session_rate_limit = 0;
+    std::chrono::seconds anvil_rate_time_unit{60};
+    proto::net::CidrList client_event_limit_exceptions;
+
     // TLS (RFC 3207)
     TlsLevel tls_level = TlsLevel::none;
     bool wrappermode = false;
