@@ -13,7 +13,10 @@
       the whole configuration. It runs with the example configuration of
       CONFIG_DIR (so nested keys such as a rule's are read too) and with an
       empty one. A key counts as documented when the page shows it in bold
-      (roff \\fBkey\\fR), as the OPTIONS and RULES sections do.
+      (roff \\fBkey\\fR), as the OPTIONS and RULES sections do. The other
+      way round, every key the page describes (the bold words of a definition
+      term, before its type in parentheses) must be one the program accepts,
+      so a page cannot keep a key the program no longer reads.
 """
 
 import json
@@ -93,10 +96,21 @@ def keys(man_dir, config_dir, programs):
             bad += 1
             continue
         missing = sorted(k for k in accepted if '\\fB%s\\fR' % k not in page)
+        # A term of a definition list is the line before ".RS 4"; its keys are
+        # the bold words before the type in parentheses.
+        lines = page.split('\n')
+        described = set()
+        for term, following in zip(lines, lines[1:]):
+            if following == '.RS 4' and term.startswith('\\fB'):
+                described |= set(re.findall(r'\\fB([a-z0-9_]+)\\fR', term.split('(')[0]))
+        stale = sorted(described - accepted)
         if missing:
             print('FAIL %s.json(5) does not document: %s' % (name, ', '.join(missing)))
             bad += 1
-        else:
+        if stale:
+            print('FAIL %s.json(5) describes keys the program does not accept: %s' % (name, ', '.join(stale)))
+            bad += 1
+        if not missing and not stale:
             print('ok   %s.json(5) documents all %d keys: %s' % (name, len(accepted), ' '.join(sorted(accepted))))
     return 1 if bad else 0
 
