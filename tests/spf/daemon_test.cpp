@@ -1,7 +1,7 @@
 // Tests of the built policyd-spf over the policy protocol, with a real DNS
 // server: each option of the configuration and each kind of reply.
 //
-// DNS: the spf-suite's authoritative server answers tests/spf/zones.yml on
+// DNS: suite_dns.py, an authoritative server, answers tests/spf/zones.yml on
 // 127.0.0.1:53 inside a network namespace made for this test process, whose
 // resolv.conf points there; the daemon runs in that namespace and listens on
 // a unix socket in a temp dir, which the test reaches from outside. Needs
@@ -21,8 +21,8 @@
 #include "support/policy_conn.h"
 #include "support/process.h"
 
-#ifndef SPF_SUITE_DIR
-#error "SPF_SUITE_DIR must name the spf-suite harness"
+#ifndef SUITE_DNS
+#error "SUITE_DNS must name tests/spf/suite_dns.py"
 #endif
 
 namespace {
@@ -50,7 +50,7 @@ public:
             << "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
         std::string zones = std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml";
         dns_ = testsupport::Process(
-            {"ip", "netns", "exec", name_, "/usr/bin/python3", std::string(SPF_SUITE_DIR) + "/dnsserver.py",
+            {"ip", "netns", "exec", name_, "/usr/bin/python3", SUITE_DNS,
              zones, "1", "--listen", "127.0.0.1:53"},
             dir_.file("dns.log"), {"PYTHONUNBUFFERED=1"});
         auto until = std::chrono::steady_clock::now() + 20s;
