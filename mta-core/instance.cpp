@@ -208,6 +208,62 @@ struct Builder {
         };
     }
 
+    // virtual_alias_maps (any domain) then alias_maps (local domains, by
+    // local part), recursively, as Postfix's cleanup and local(8) expand
+    // them; bare names get @myorigin. Bounded: depth 20 and 1000 addresses
+    // (virtual_alias_recursion_limit, virtual_alias_expansion_limit).
+    std::function<std::vector<std::string>(const std::string&)> alias_expander(
+        const Settings& s, std::function<bool(std::string_view)> is_local) {
+        std::vector<std::shared_ptr<const tables::Table>> virtual_maps, local_maps;
+        for (const auto& m : s.list("virtual_alias_maps")) virtual_maps.push_back(table(m, tables::Flavour::access));
+        for (const auto& m : s.list("alias_maps")) local_maps.push_back(table(m, tables::Flavour::aliases));
+        if (virtual_maps.empty() && local_maps.empty()) return nullptr;
+        std::string myorigin = lower(s.str("myorigin"));
+        std::string delimiter = s.str("recipient_delimiter");
+        auto lookup = [=](const std::string& address) -> std::optional<std::string> {
+            for (const auto& m : virtual_maps)
+                if (auto v = tables::lookup_address(*m, address, delimiter, false)) return v;
+            auto at = address.rfind('@');
+            if (at == std::string::npos || !is_local(lower(address.substr(at + 1)))) return std::nullopt;
+            std::string local = lower(address.substr(0, at));
+            if (!delimiter.empty())
+                if (auto d = local.find_first_of(delimiter); d != std::string::npos) local.resize(d);
+            for (const auto& m : local_maps)
+                if (auto v = m->lookup(local)) return v;
+            return std::nullopt;
+        };
+        return [lookup, myorigin](const std::string& address) {
+            std::vector<std::string> out;
+            std::function<void(const std::string&, int)> walk = [&](const std::string& a, int depth) {
+                if (out.size() >= 1000) return;
+                auto hit = depth < 20 ? lookup(a) : std::nullopt;
+                if (!hit) {
+                    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+                    return;
+                }
+                for (auto target : config::split_list(*hit)) {
+                    if (target.size() > 1 && target.front() == '"' && target.back() == '"')
+                        target = target.substr(1, target.size() - 2);
+                    if (target.empty()) continue;
+                    // |command, /file and :include: are not delivered by
+                    // mta-core: kept as they are, the queue manager bounces them.
+                    if (target[0] == '|' || target[0] == '/' || target.starts_with(":include:")) {
+                        out.push_back(target);
+                        continue;
+                    }
+                    if (target.find('@') == std::string::npos) target += "@" + myorigin;
+                    if (lower(target) == lower(a)) {
+                        if (std::find(out.begin(), out.end(), target) == out.end()) out.push_back(target);
+                    } else {
+                        walk(target, depth + 1);
+                    }
+                }
+            };
+            walk(address, 0);
+            return out;
+        };
+    }
+
     std::shared_ptr<asio::ssl::context> tls_context(const Settings& s, const std::string& service) {
         std::string cert = s.str("smtpd_tls_cert_file");
         std::string key = s.str("smtpd_tls_key_file");
@@ -386,6 +442,7 @@ struct Builder {
             }
             return true;
         };
+        c->expand = alias_expander(s, env.is_local_domain);
         auto code = [&](std::string_view name) { return static_cast<int>(s.integer(name, 400, 599)); };
         env.reject_code = code("reject_code");
         env.defer_code = code("defer_code");
@@ -613,6 +670,11 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.route = [=](const std::string& rcpt) -> qmgr::Route {
         qmgr::Route r;
         r.address = rcpt;
+        if (rcpt.empty() || rcpt[0] == '|' || rcpt[0] == '/' || rcpt.starts_with(":include:")) {
+            r.kind = qmgr::Route::Kind::bounce;
+            r.reason = "mta-core does not deliver to commands, files or :include: lists (alias " + rcpt + ")";
+            return r;
+        }
         auto at = rcpt.rfind('@');
         std::string domain = at == std::string::npos ? "" : lower(rcpt.substr(at + 1));
         if (transport_maps) {

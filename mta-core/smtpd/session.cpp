@@ -603,7 +603,16 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     env.sender = tx_.sender;
     for (std::size_t i = 0; i < tx_.recipients.size(); ++i) {
         std::string to = tx_.effects.redirect.empty() ? tx_.recipients[i] : tx_.effects.redirect;
-        env.recipients.push_back({to, tx_.originals[i], false, 0});
+        // Aliases are expanded once, here (as Postfix's cleanup does for
+        // virtual aliases); the queue file holds the final addresses, with
+        // the address the client gave as the original.
+        std::vector<std::string> targets{to};
+        if (cfg_->expand) targets = cfg_->expand(to);
+        for (const auto& t : targets) {
+            bool dup = std::any_of(env.recipients.begin(), env.recipients.end(),
+                                   [&](const queue::Recipient& r) { return r.address == t; });
+            if (!dup) env.recipients.push_back({t, tx_.originals[i], false, 0});
+        }
     }
     for (const auto& b : tx_.effects.bcc) env.recipients.push_back({b, b, false, 0});
     env.client_name = facts_.client_name;

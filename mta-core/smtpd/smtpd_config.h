@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ struct SmtpdConfig {
     // smtpd_reject_unlisted_recipient: applied after the lists, even after a permit.
     restrictions::List unlisted_recipient;
     restrictions::Environment env;
+    // virtual_alias_maps and, for local domains, alias_maps: one recipient to
+    // the addresses it stands for (itself when no alias applies).
+    std::function<std::vector<std::string>(const std::string&)> expand;
     std::string compatibility_level;
     std::string myorigin;
 };
