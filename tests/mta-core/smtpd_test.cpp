@@ -277,3 +277,39 @@ TEST(MtaSmtpd, QueueSurvivesARestartAndIsDeliveredAfterIt) {
     mta.start();
     EXPECT_EQ(mta.wait_for_mail("bob", 1).size(), 1u) << mta.maillog();
 }
+
+// pflogsumm, the report operators run on Postfix's log, reads mta-core's.
+TEST(MtaSmtpd, PflogsummCountsWhatHappened) {
+    MtaInstance mta;
+    for (int i = 0; i < 3; ++i) {
+        auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--from",
+                      "s@remote.example", "--to", "alice@example.org", "--helo", "client.example"});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    for (int i = 0; i < 2; ++i) {
+        auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--from",
+                      "s@remote.example", "--to", "victim@remote.example", "--helo", "client.example"});
+        ASSERT_NE(r.exit_code, 0);
+    }
+    ASSERT_EQ(mta.wait_for_mail("alice", 3).size(), 3u);
+    ASSERT_TRUE(mta.maillog_has(": removed"));
+    // The third removal line is the last line of interest.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::string log = mta.maillog();
+        std::size_t removed = 0;
+        for (auto p = log.find(": removed"); p != std::string::npos; p = log.find(": removed", p + 1)) ++removed;
+        if (removed == 3) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, bounded
+    }
+    auto report = run({"/usr/sbin/pflogsumm", "--syslog-name", "postfix", mta.dir().file("maillog")});
+    ASSERT_EQ(report.exit_code, 0) << report.output;
+    auto count = [&](const std::string& what) {
+        std::smatch m;
+        std::regex re("\\n\\s*(\\d+)\\s+" + what + "\\b");
+        return std::regex_search(report.output, m, re) ? std::stoi(m[1]) : -1;
+    };
+    EXPECT_EQ(count("received"), 3) << report.output;
+    EXPECT_EQ(count("delivered"), 3) << report.output;
+    EXPECT_EQ(count("rejected"), 2) << report.output;
+}
