@@ -17,6 +17,7 @@
 #include <set>
 
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "smtp/address.h"
 #include "tables/tables.h"
 
@@ -124,6 +125,7 @@ struct Builder {
     std::string queue_dir;
     asio::any_io_executor executor;
     bool check_only;
+    proto::metrics::Registry* metrics = nullptr;
     std::map<std::string, std::shared_ptr<const tables::Table>> tables;
     std::map<std::string, std::shared_ptr<restrictions::PolicyService>> policies;
     std::vector<Interface> ifaces = interfaces();
@@ -457,6 +459,19 @@ struct Builder {
         env.access_map_defer_code = code("access_map_defer_code");
         env.unknown_local_recipient_reject_code = code("unknown_local_recipient_reject_code");
         env.on_warning = [](const std::string& text) { proto::log::warning(text); };
+        if (metrics) {
+            auto* registry = metrics;
+            env.on_policy = [registry](const restrictions::PolicyService& service,
+                                       std::chrono::steady_clock::duration latency, bool ok) {
+                registry->histogram("policy_service_latency_seconds", "check_policy_service round trips",
+                                    {{"service", service.spec}})
+                    .observe(std::chrono::duration<double>(latency).count());
+                if (!ok)
+                    registry->counter("policy_service_failures_total",
+                                      "Policy queries answered with the default action", {{"service", service.spec}})
+                        .inc();
+            };
+        }
         auto limit = [&](std::string_view name) { return static_cast<std::size_t>(s.integer(name, 0, 1 << 30)); };
         c->client_connection_count_limit = limit("smtpd_client_connection_count_limit");
         c->client_connection_rate_limit = limit("smtpd_client_connection_rate_limit");
@@ -526,13 +541,14 @@ std::optional<delivery::Nexthop> parse_nexthop(std::string text, bool default_lm
 }  // namespace
 
 std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
-                                         asio::any_io_executor executor, bool check_only) {
+                                         asio::any_io_executor executor, bool check_only,
+                                         proto::metrics::Registry* metrics) {
     auto inst = std::make_shared<Instance>();
     auto main = config::load_main_cf(main_cf_path);
     inst->config_directory = dir_of(main_cf_path);
     auto master = config::load_master_cf(inst->config_directory + "/master.cf");
     for (const auto& w : main.warnings) inst->warnings.push_back(w);
-    Builder b{Settings(main, master), inst->config_directory, {}, executor, check_only, {}, {}};
+    Builder b{Settings(main, master), inst->config_directory, {}, executor, check_only, metrics, {}, {}};
     Settings& s = b.main;
     s.set_computed_default("config_directory", inst->config_directory);
     std::string hostname = host_name();

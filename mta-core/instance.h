@@ -14,6 +14,10 @@
 #include "qmgr/qmgr.h"
 #include "smtpd/server.h"
 
+namespace proto::metrics {
+class Registry;
+}
+
 namespace mta {
 
 // A master.cf spawn(8) entry: a command run once per connection to
@@ -44,6 +48,7 @@ struct Instance {
 // main_cf_path: DIR/main.cf; master.cf is read beside it. The executor is
 // where policy clients run (not used with check_only).
 std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
-                                         boost::asio::any_io_executor executor, bool check_only);
+                                         boost::asio::any_io_executor executor, bool check_only,
+                                         proto::metrics::Registry* metrics = nullptr);
 
 }  // namespace mta

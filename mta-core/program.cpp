@@ -68,6 +68,7 @@ public:
         }
         services_.queued = [this](const std::string& id) { qmgr_.enqueue(id); };
         qmgr_.configure(inst->qmgr);
+        qmgr_.set_metrics(&rt.metrics);
         server_.listen(inst->listeners);
         qmgr_.start();
         wait_flush();
@@ -141,7 +142,7 @@ std::shared_ptr<proto::policy::Decider> MtaProgram::configure(proto::config::Rea
                                                               proto::daemon::Runtime& rt) {
     std::string path = rt.config_path.empty() ? kDefaultConfig : rt.config_path;
     try {
-        pending_ = build_instance(path, rt.io.get_executor(), rt.check_only);
+        pending_ = build_instance(path, rt.io.get_executor(), rt.check_only, &rt.metrics);
     } catch (const config::ConfigError& e) {
         throw proto::config::ConfigError(e.what());
     }

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "daemon/blocking.h"
+#include "daemon/metrics.h"
 #include "maillog.h"
 #include "queue/queue_store.h"
 
@@ -93,6 +94,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
     asio::any_io_executor io, blocking;
     queue::QueueStore& store;
     Settings settings;
+    proto::metrics::Registry* metrics = nullptr;
     bool stopping = false;
     std::size_t running = 0;
     std::deque<std::string> ready;           // ids waiting for a delivery slot
@@ -103,6 +105,8 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
     void schedule(const std::string& id) {
         if (stopping) return;
         if (!known.insert(id).second) return;
+        if (metrics) metrics->gauge("queue_messages", "Messages in the queue (active and deferred)").set(
+                         static_cast<std::int64_t>(known.size()));
         ready.push_back(id);
         pump();
     }
@@ -167,6 +171,11 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         bool deferred = false;
         auto log_result = [&](std::size_t i, const std::string& relay, std::string_view dsn,
                               std::string_view status, const std::string& text) {
+            if (metrics)
+                metrics
+                    ->counter("qmgr_deliveries_total", "Recipient delivery attempts, by transport and status",
+                              {{"transport", routes[i].nexthop.lmtp ? "lmtp" : "smtp"}, {"status", std::string(status)}})
+                    .inc();
             double delay = static_cast<double>(std::time(nullptr) - arrival);
             std::string line = id + ": to=<" + maillog::printable(env.recipients[i].address) + ">";
             if (env.recipients[i].original != env.recipients[i].address)
@@ -270,6 +279,8 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         } else {
             known.erase(id);
             backoff.erase(id);
+            if (metrics) metrics->gauge("queue_messages", "Messages in the queue (active and deferred)").set(
+                             static_cast<std::int64_t>(known.size()));
         }
         pump();
     }
@@ -282,6 +293,8 @@ QueueManager::QueueManager(asio::any_io_executor io, asio::any_io_executor block
 QueueManager::~QueueManager() { stop(); }
 
 void QueueManager::configure(Settings settings) { impl_->settings = std::move(settings); }
+
+void QueueManager::set_metrics(proto::metrics::Registry* metrics) { impl_->metrics = metrics; }
 
 void QueueManager::start() {
     auto removed = impl_->store.remove_incomplete();

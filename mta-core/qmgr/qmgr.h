@@ -20,6 +20,9 @@
 namespace mta::queue {
 class QueueStore;
 }
+namespace proto::metrics {
+class Registry;
+}
 
 namespace mta::qmgr {
 
@@ -50,6 +53,7 @@ public:
     ~QueueManager();
 
     void configure(Settings settings);  // at start and on reload
+    void set_metrics(proto::metrics::Registry* metrics);
     // Recover after a crash or restart: drop incomplete files, schedule the rest.
     void start();
     void enqueue(const std::string& id);  // a new message in active/

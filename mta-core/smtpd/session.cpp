@@ -304,6 +304,11 @@ void Session::reset_transaction() {
 
 void Session::log_reject(std::string_view stage_name, const std::string& reply_text,
                          std::string_view extra) {
+    if (svc_.metrics)
+        svc_.metrics
+            ->counter("smtpd_refused_total", "Commands refused by restrictions and checks, by stage and code",
+                      {{"stage", std::string(stage_name)}, {"code", reply_text.substr(0, 3)}})
+            .inc();
     std::string line = (tx_.queue_id.empty() ? std::string("NOQUEUE") : tx_.queue_id) +
                        ": reject: " + std::string(stage_name) + " from " +
                        maillog::printable(facts_.namaddr()) + ": " + maillog::printable(reply_text);
@@ -640,6 +645,8 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
             co_return Reply{452, "4.3.1 Insufficient system storage"};
         co_return Reply{451, "4.3.0 Error: queue file write error"};
     }
+    if (svc_.metrics)
+        svc_.metrics->counter("smtpd_messages_accepted_total", "Messages queued (answered 250)").inc();
     maillog::line("cleanup", tx_.queue_id + ": message-id=<>");
     maillog::line("qmgr", tx_.queue_id + ": from=<" + maillog::printable(tx_.sender) +
                               ">, size=" + std::to_string(message.size()) +
@@ -713,6 +720,11 @@ std::optional<Reply> Session::check_starttls(const Command& cmd) {
 void Session::tls_facts() {
     SSL* ssl = stream_.native();
     if (!ssl) return;
+    if (svc_.metrics)
+        svc_.metrics
+            ->counter("smtpd_tls_sessions_total", "TLS handshakes completed, by protocol and resumption",
+                      {{"protocol", SSL_get_version(ssl)}, {"resumed", SSL_session_reused(ssl) ? "yes" : "no"}})
+            .inc();
     facts_.encryption_protocol = SSL_get_version(ssl);
     const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
     int alg_bits = 0;

@@ -80,7 +80,9 @@ void MtaInstance::rewrite_main_cf(const std::string& extra) {
 }
 
 void MtaInstance::start() {
-    process_ = Process({MTA_CORE, "--config", main_cf_path()}, dir_.file("mta-core.log"));
+    std::vector<std::string> argv{MTA_CORE, "--config", main_cf_path()};
+    argv.insert(argv.end(), options_.args.begin(), options_.args.end());
+    process_ = Process(argv, dir_.file("mta-core.log"));
     wait_for_tcp("127.0.0.1", port_);
 }
 

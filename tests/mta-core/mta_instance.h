@@ -19,6 +19,7 @@ struct Options {
     // Lines appended to master.cf; the smtpd listener is always there.
     std::string master_cf;
     bool with_delivery = true;
+    std::vector<std::string> args;  // more command-line flags (--metrics ADDR, ...)
     std::vector<std::string> mailboxes{"alice@example.org", "bob@example.org", "postmaster@example.org"};
 };
 

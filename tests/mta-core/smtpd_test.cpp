@@ -313,3 +313,23 @@ TEST(MtaSmtpd, PflogsummCountsWhatHappened) {
     EXPECT_EQ(count("delivered"), 3) << report.output;
     EXPECT_EQ(count("rejected"), 2) << report.output;
 }
+
+TEST(MtaSmtpd, MetricsCountAcceptedRefusedAndDelivered) {
+    int metrics_port = free_port();
+    mtatest::Options o;
+    o.args = {"--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)};
+    MtaInstance mta(o);
+    wait_for_tcp("127.0.0.1", metrics_port);
+    run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--from", "s@remote.example",
+         "--to", "alice@example.org"});
+    run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--from", "s@remote.example",
+         "--to", "x@remote.example"});
+    ASSERT_EQ(mta.wait_for_mail("alice", 1).size(), 1u);
+    ASSERT_TRUE(mta.maillog_has(": removed"));
+    auto m = run({"curl", "-s", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
+    EXPECT_NE(m.output.find("smtpd_messages_accepted_total 1"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("smtpd_refused_total{stage=\"RCPT\",code=\"554\"} 1"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("qmgr_deliveries_total{transport=\"lmtp\",status=\"sent\"} 1"), std::string::npos)
+        << m.output;
+    EXPECT_NE(m.output.find("smtpd_connections_total"), std::string::npos) << m.output;
+}
