@@ -327,6 +327,7 @@ struct Builder {
         else if (bare == "yes" || bare == "reject") c->bare_newline = smtpd::BareNewline::reject_and_disconnect;
         else throw ConfigError("smtpd_forbid_bare_newline: expected yes, no or normalize, not \"" + bare + "\"");
         c->forbid_unauth_pipelining = s.boolean("smtpd_forbid_unauth_pipelining");
+        c->smtputf8 = s.boolean("smtputf8_enable");
         std::string level = lower(s.str("smtpd_tls_security_level"));
         if (level.empty() && s.boolean("smtpd_use_tls")) level = "may";
         if (level.empty() && s.boolean("smtpd_enforce_tls")) level = "encrypt";
@@ -673,6 +674,11 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     };
     auto local_hop = transport_of("mailbox_transport");
     auto virtual_hop = transport_of("virtual_transport");
+    // Outgoing TLS is not available yet: "may" (Debian's stock main.cf) is
+    // honoured by sending in the clear; anything stronger is refused.
+    if (std::string level = lower(s.str("smtp_tls_security_level")); !level.empty() && level != "none" && level != "may")
+        throw ConfigError("smtp_tls_security_level = " + level +
+                          ": mta-core cannot send with TLS yet; use none or may");
     std::optional<delivery::Nexthop> relayhost;
     if (!s.str("relayhost").empty()) {
         relayhost = parse_nexthop("smtp:" + s.str("relayhost"), false, &error);

@@ -125,9 +125,11 @@ MtaProgram::MtaProgram() {
     info_.default_listen = "";
     info_.uses_redis = false;
     info_.own_config = true;
-    info_.command_flags = {"--print-config"};
+    info_.command_flags = {"--print-config", "--print-defaults"};
     info_.commands_help =
         "  --print-config      print the non-default main.cf settings (as postconf -n)\n"
+        "  --print-defaults    print every parameter mta-core knows with its default (as postconf -d),\n"
+        "                      and those Postfix has that mta-core does not do, with what to use\n"
         "  queue list          list the queue (as postqueue -p)\n"
         "  queue show ID       print one queued message with its envelope\n"
         "  queue flush         ask the running server to retry deferred mail now\n"
@@ -288,6 +290,25 @@ int MtaProgram::command(const std::vector<std::string>& args, proto::daemon::Run
     if (args.empty()) return 2;
     if (args[0] == "--print-config") {
         std::fputs(pending_->print_config.c_str(), stdout);
+        return 0;
+    }
+    if (args[0] == "--print-defaults") {
+        for (const auto& p : config::parameter_table()) {
+            switch (p.support) {
+                case config::Support::supported:
+                    std::printf("%.*s = %.*s\n", static_cast<int>(p.name.size()), p.name.data(),
+                                static_cast<int>(p.default_value.size()), p.default_value.data());
+                    break;
+                case config::Support::ignored:
+                    std::printf("# %.*s: ignored (%.*s)\n", static_cast<int>(p.name.size()), p.name.data(),
+                                static_cast<int>(p.hint.size()), p.hint.data());
+                    break;
+                case config::Support::unsupported:
+                    std::printf("# %.*s: not supported; %.*s\n", static_cast<int>(p.name.size()), p.name.data(),
+                                static_cast<int>(p.hint.size()), p.hint.data());
+                    break;
+            }
+        }
         return 0;
     }
     if (args[0] == "queue") return queue_command(args, *pending_);

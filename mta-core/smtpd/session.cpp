@@ -28,6 +28,7 @@
 #include "smtpd/anvil.h"
 #include "smtp/command.h"
 #include "smtp/data.h"
+#include "smtp/address.h"
 #include "smtp/reply.h"
 
 namespace mta::smtpd {
@@ -140,7 +141,7 @@ class Session {
 public:
     Session(std::shared_ptr<Socket> c, std::shared_ptr<const SmtpdConfig> cfg, SessionServices& s)
         : conn_(std::move(c)), cfg_(std::move(cfg)), svc_(s), stream_(*conn_),
-          reader_(proto::smtp::CommandLimits{cfg_->line_length_limit, 256 + 2, 16}) {}
+          reader_(proto::smtp::CommandLimits{cfg_->line_length_limit, 256 + 2, 16, cfg_->smtputf8}) {}
 
     asio::awaitable<void> run();
 
@@ -381,7 +382,8 @@ asio::awaitable<Reply> Session::proceed_helo(const Command& cmd) {
     if (!cfg_->disable_vrfy) text += "\nVRFY";
     if (cfg_->tls && !stream_.tls() && cfg_->tls_level != TlsLevel::none) text += "\nSTARTTLS";
     if (cfg_->sasl_enable && (!cfg_->tls_auth_only || stream_.tls())) text += "\nAUTH PLAIN LOGIN";
-    text += "\nENHANCEDSTATUSCODES\n8BITMIME\nSMTPUTF8";
+    text += "\nENHANCEDSTATUSCODES\n8BITMIME";
+    if (cfg_->smtputf8) text += "\nSMTPUTF8";
     co_return Reply{250, text};
 }
 
@@ -408,10 +410,13 @@ std::optional<Reply> Session::check_mail(const Command& cmd) {
                 return Reply{501, "5.5.4 Unsupported BODY parameter value"};
             continue;
         }
-        if (p.keyword == "SMTPUTF8" && !p.has_value) continue;
         if (p.keyword == "AUTH") continue;  // RFC 4954 5: accepted, not trusted
+        if (p.keyword == "SMTPUTF8" && !p.has_value && cfg_->smtputf8) continue;
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    // RFC 6531 3.6: a UTF-8 address only in a transaction that declared it.
+    if (proto::smtp::has_non_ascii(cmd.path.to_string()) && !cmd.param("SMTPUTF8"))
+        return Reply{553, "5.6.7 Must declare SMTPUTF8 to send unicode address"};
     if (!within_limit(AnvilEvent::message, cfg_->client_message_rate_limit))
         return Reply{450, "4.7.1 Error: too much mail from " + facts_.client_address};
     return std::nullopt;
@@ -454,6 +459,8 @@ std::optional<Reply> Session::check_rcpt(const Command& cmd) {
         if (p.keyword == "NOTIFY" || p.keyword == "ORCPT") continue;
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    if (proto::smtp::has_non_ascii(cmd.path.to_string()) && !tx_.smtputf8)
+        return Reply{553, "5.6.7 Must declare SMTPUTF8 to send unicode address"};
     if (!within_limit(AnvilEvent::recipient, cfg_->client_recipient_rate_limit))
         return Reply{450, "4.7.1 Error: too many recipients from " + facts_.client_address};
     return std::nullopt;
@@ -744,7 +751,7 @@ asio::awaitable<Reply> Session::proceed_starttls(const Command&) {
     // RFC 3207 4.2 / CVE-2011-0411: anything the client pipelined after
     // STARTTLS arrived in the clear and is discarded, never executed.
     in_.clear();
-    reader_ = proto::smtp::CommandReader(proto::smtp::CommandLimits{cfg_->line_length_limit, 258, 16});
+    reader_ = proto::smtp::CommandReader(proto::smtp::CommandLimits{cfg_->line_length_limit, 258, 16, cfg_->smtputf8});
     std::string err = co_await stream_.handshake(*cfg_->tls);
     if (!err.empty()) {
         maillog::line("smtpd", "SSL_accept error from " + maillog::printable(facts_.namaddr()) + ": " + err);

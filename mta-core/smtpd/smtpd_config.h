@@ -44,6 +44,7 @@ struct SmtpdConfig {
     BareNewline bare_newline = BareNewline::normalize;
     proto::net::CidrList bare_newline_exclusions;
     bool forbid_unauth_pipelining = true;
+    bool smtputf8 = true;  // smtputf8_enable: SMTPUTF8 offered, UTF-8 addresses parsed
     std::size_t max_connections = 1000;  // global session cap per listener
 
     // anvil(8) limits (0: none), per anvil_rate_time_unit.

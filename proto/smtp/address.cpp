@@ -1,6 +1,8 @@
 // SMTP envelope address parsing; see address.h.
 #include "smtp/address.h"
 
+#include <cstdint>
+
 namespace proto::smtp {
 
 namespace {
@@ -24,33 +26,68 @@ bool is_let_dig(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool valid_label(std::string_view label) {
+bool valid_label(std::string_view label, bool utf8) {
     if (label.empty() || label.size() > 63) return false;
-    if (!is_let_dig(static_cast<unsigned char>(label.front())) ||
-        !is_let_dig(static_cast<unsigned char>(label.back())))
+    auto edge = [&](unsigned char c) { return is_let_dig(c) || (utf8 && c >= 0x80); };
+    if (!edge(static_cast<unsigned char>(label.front())) || !edge(static_cast<unsigned char>(label.back())))
         return false;
     for (unsigned char c : label)
-        if (!is_let_dig(c) && c != '-') return false;
-    return true;
+        if (!is_let_dig(c) && c != '-' && !(utf8 && c >= 0x80)) return false;
+    return !utf8 || valid_utf8(label);
 }
 
 }  // namespace
 
-bool is_dot_string(std::string_view local) {
-    if (local.empty() || local.front() == '.' || local.back() == '.') return false;
-    char prev = 0;
-    for (char c : local) {
-        if (c == '.') {
-            if (prev == '.') return false;
-        } else if (!is_atext(static_cast<unsigned char>(c))) {
-            return false;
+bool valid_utf8(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
         }
-        prev = c;
+        std::size_t n;
+        std::uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (i + n >= text.size()) return false;
+        for (std::size_t k = 1; k <= n; ++k) {
+            auto d = static_cast<unsigned char>(text[i + k]);
+            if ((d & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
     }
     return true;
 }
 
-bool valid_domain(std::string_view domain) {
+bool has_non_ascii(std::string_view text) {
+    for (unsigned char c : text)
+        if (c >= 0x80) return true;
+    return false;
+}
+
+bool is_dot_string(std::string_view local, bool utf8) {
+    if (local.empty() || local.front() == '.' || local.back() == '.') return false;
+    char prev = 0;
+    for (char c : local) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '.') {
+            if (prev == '.') return false;
+        } else if (!is_atext(u) && !(utf8 && u >= 0x80)) {
+            return false;
+        }
+        prev = c;
+    }
+    return !utf8 || valid_utf8(local);
+}
+
+bool valid_domain(std::string_view domain, bool utf8) {
     if (domain.empty() || domain.size() > 255) return false;
     if (domain.front() == '[') {
         // Address literal: printable ASCII except brackets and backslash (RFC 5321 dcontent).
@@ -63,7 +100,7 @@ bool valid_domain(std::string_view domain) {
     while (true) {
         auto dot = domain.find('.', start);
         auto label = domain.substr(start, dot == std::string_view::npos ? domain.npos : dot - start);
-        if (!valid_label(label)) return false;
+        if (!valid_label(label, utf8)) return false;
         if (dot == std::string_view::npos) return true;
         start = dot + 1;
     }
@@ -96,17 +133,18 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error,
                 i += 2;
                 continue;
             }
-            if (c < 32 || c > 126) return fail("bad character in local part");
+            if (c < 32 || c == 127 || (c > 126 && !limits.utf8)) return fail("bad character in local part");
             a.local.push_back(static_cast<char>(c));
             ++i;
         }
         if (!closed) return fail("unterminated quoted local part");
+        if (limits.utf8 && !valid_utf8(a.local)) return fail("bad UTF-8 in local part");
         if (i >= text.size() || text[i] != '@') return fail("missing domain");
     } else {
         auto at = text.rfind('@');
         if (at == std::string_view::npos) return fail("missing domain");
         auto local = text.substr(0, at);
-        if (!is_dot_string(local)) return fail("bad local part");
+        if (!is_dot_string(local, limits.utf8)) return fail("bad local part");
         a.local = std::string(local);
         i = at;
     }
@@ -116,7 +154,7 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error,
     // of an RFC 5321 Domain; accepted and removed, as Postfix does.
     if (domain.size() > 1 && domain.back() == '.' && domain.front() != '[') domain.remove_suffix(1);
     if (domain.size() > limits.max_domain) return fail("domain too long");
-    if (!valid_domain(domain)) return fail("bad domain");
+    if (!valid_domain(domain, limits.utf8)) return fail("bad domain");
     a.domain = std::string(domain);
     return a;
 }
@@ -124,7 +162,7 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error,
 std::string Address::to_string() const {
     if (empty()) return "";
     std::string out;
-    if (is_dot_string(local)) {
+    if (is_dot_string(local, true)) {
         out = local;
     } else {
         out.push_back('"');

@@ -6,7 +6,9 @@
 // purpose (see delivery-maildir's local-part checks).
 //
 // Limits (RFC 5321 4.5.3.1): local part 64 octets, domain 255, path 256.
-// Only ASCII is accepted: we do not offer SMTPUTF8.
+// ASCII only, unless AddressLimits::utf8 (RFC 6531 SMTPUTF8: well-formed
+// UTF-8 allowed in atoms, quoted strings and domain labels); the caller
+// then refuses a non-ASCII address in a transaction without SMTPUTF8.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +30,7 @@ struct Address {
 struct AddressLimits {
     std::size_t max_local = 64;    // RFC 5321 4.5.3.1.1
     std::size_t max_domain = 255;  // RFC 5321 4.5.3.1.2
+    bool utf8 = false;             // RFC 6531 3.3: UTF8-non-ascii allowed
 };
 
 // Parse "local@domain" (no angle brackets). On failure returns nullopt and, if
@@ -37,9 +40,14 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error =
 
 // RFC 5321 Domain: dot-separated labels of letters, digits and hyphens, or an
 // address literal in brackets.
-bool valid_domain(std::string_view domain);
+bool valid_domain(std::string_view domain, bool utf8 = false);
 
 // True if local can be written as a dot-atom (RFC 5321 Dot-string).
-bool is_dot_string(std::string_view local);
+bool is_dot_string(std::string_view local, bool utf8 = false);
+
+// Well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool valid_utf8(std::string_view text);
+// Any byte above 0x7f.
+bool has_non_ascii(std::string_view text);
 
 }  // namespace proto::smtp

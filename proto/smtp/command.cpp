@@ -95,7 +95,7 @@ bool parse_params(std::string_view text, std::vector<Param>& out, std::size_t ma
 
 // "<...>" possibly with a source route; returns the rest of the line after '>'.
 bool parse_path(std::string_view& text, Address& out, bool allow_null, std::size_t max_path,
-                std::string& why) {
+                bool utf8, std::string& why) {
     text = trim(text);
     if (text.empty() || text.front() != '<') {
         why = "address must be in angle brackets";
@@ -142,7 +142,9 @@ bool parse_path(std::string_view& text, Address& out, bool allow_null, std::size
         }
         inner = inner.substr(colon + 1);
     }
-    auto parsed = parse_mailbox(inner, &why);
+    AddressLimits address_limits;
+    address_limits.utf8 = utf8;
+    auto parsed = parse_mailbox(inner, &why, address_limits);
     if (!parsed) return false;
     out = std::move(*parsed);
     return true;
@@ -186,7 +188,7 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
                             cmd.verb == Verb::mail ? "Syntax: MAIL FROM:<address>"
                                                    : "Syntax: RCPT TO:<address>");
             rest = rest.substr(prefix.size());
-            if (!parse_path(rest, cmd.path, cmd.verb == Verb::mail, limits.max_path, why))
+            if (!parse_path(rest, cmd.path, cmd.verb == Verb::mail, limits.max_path, limits.utf8, why))
                 return fail(501, cmd.verb == Verb::mail ? "5.1.7" : "5.1.3",
                             "Bad address syntax: " + why);
             if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t')

@@ -116,7 +116,7 @@ TEST(MtaConfigPostconf, SupportedDefaultsEqualPostfixExceptDocumented) {
         EXPECT_EQ(it->second, p.default_value) << p.name;
         ++compared;
     }
-    EXPECT_GT(compared, 200);
+    EXPECT_GT(compared, 100);
 }
 
 TEST(MtaConfigPostconf, CompatibilityLevelDefaultsEvaluateLikePostfix36) {

@@ -43,7 +43,8 @@ TEST(MtaSmtpd, BannerHasNoVersionAndEhloAdvertisesTheExtensions) {
         all += line + "\n";
         if (line.size() > 3 && line[3] == ' ') break;
     }
-    for (const char* ext : {"250-PIPELINING", "250-SIZE 10240000", "250-ENHANCEDSTATUSCODES", "250-8BITMIME", "SMTPUTF8"})
+    for (const char* ext : {"250-PIPELINING", "250-SIZE 10240000", "250-ENHANCEDSTATUSCODES", "250-8BITMIME",
+                            "250 SMTPUTF8"})
         EXPECT_NE(all.find(ext), std::string::npos) << ext << " in\n" << all;
     EXPECT_EQ(all.find("STARTTLS"), std::string::npos) << "no certificate, no STARTTLS";
     EXPECT_EQ(all.find("AUTH"), std::string::npos);
@@ -332,4 +333,18 @@ TEST(MtaSmtpd, MetricsCountAcceptedRefusedAndDelivered) {
     EXPECT_NE(m.output.find("qmgr_deliveries_total{transport=\"lmtp\",status=\"sent\"} 1"), std::string::npos)
         << m.output;
     EXPECT_NE(m.output.find("smtpd_connections_total"), std::string::npos) << m.output;
+}
+
+// RFC 6531: UTF-8 addresses in a transaction that declared SMTPUTF8 only.
+TEST(MtaSmtpd, Utf8AddressesNeedSmtputf8) {
+    MtaInstance mta;
+    auto c = hello(mta);
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<jos\xc3\xa9@remote.example>"), "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<jos\xc3\xa9@remote.example> SMTPUTF8"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org>"), "250 2.1.5 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<x@b\xc3\xbc" "cher.example>").substr(0, 4), "554 ") << "not ours: relay refused";
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<a@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<\xc3\xa9@example.org>"), "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<bad\xc3@example.org>").substr(0, 10), "501 5.1.3 ") << "ill-formed UTF-8";
 }
