@@ -15,8 +15,9 @@
 //   master.cf service, whatever its command; Postfix accepts each suffix only
 //   for the commands that read it.
 // - Input is the operator's own file, but it is still parsed without
-//   recursion on its text; macro expansion is bounded (loop detection and a
-//   nesting limit as mac_expand's).
+//   recursion on its text; macro expansion is bounded (loop detection, a
+//   nesting limit as mac_expand's, and a budget of expansions and output
+//   size, so "a = $b$b$b..." chains cannot take exponential time).
 #pragma once
 
 #include <chrono>
@@ -207,10 +208,9 @@ private:
     const ServiceParam* service_param(std::string_view name) const;
     bool defined(std::string_view name) const;
     const std::string* explicit_value(std::string_view name) const;
-    void expand_into(std::string_view text, std::string& out, std::vector<std::string>& stack,
-                     int depth) const;
-    std::string lookup_expanded(std::string_view name, std::vector<std::string>& stack,
-                                int depth, bool& defined) const;
+    struct Expansion;  // the names being expanded and the work budget left
+    void expand_into(std::string_view text, std::string& out, Expansion& x, int depth) const;
+    std::string lookup_expanded(std::string_view name, Expansion& x, int depth, bool& defined) const;
     std::string where(std::string_view name) const;
 
     MainCf main_;

@@ -8,10 +8,19 @@
 
 namespace mta::config {
 
+struct Settings::Expansion {
+    std::vector<std::string> stack;
+    std::size_t lookups = 0;
+};
+
 namespace {
 
 // mac_expand(3) gives up after this many nested expansions.
 constexpr int max_nesting = 100;
+// Not in Postfix: a bound on the work of one expansion (macro lookups) and
+// on its result, against exponential chains such as a = $b$b, b = $c$c, ...
+constexpr std::size_t max_lookups = 100000;
+constexpr std::size_t max_output = 1 << 20;
 
 bool name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -165,10 +174,11 @@ bool Settings::defined(std::string_view name) const {
 }
 
 std::string Settings::str(std::string_view name) const {
-    std::vector<std::string> stack{std::string(name)};
+    Expansion x;
+    x.stack.emplace_back(name);
     std::string out;
     try {
-        expand_into(raw(name), out, stack, 0);
+        expand_into(raw(name), out, x, 0);
     } catch (const ConfigError& e) {
         throw ConfigError(where(name) + e.what());
     }
@@ -176,33 +186,34 @@ std::string Settings::str(std::string_view name) const {
 }
 
 std::string Settings::expand(std::string_view text) const {
-    std::vector<std::string> stack;
+    Expansion x;
     std::string out;
-    expand_into(text, out, stack, 0);
+    expand_into(text, out, x, 0);
     return out;
 }
 
-std::string Settings::lookup_expanded(std::string_view name, std::vector<std::string>& stack,
-                                      int depth, bool& is_defined) const {
+std::string Settings::lookup_expanded(std::string_view name, Expansion& x, int depth,
+                                      bool& is_defined) const {
+    if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
     is_defined = defined(name);
     if (!is_defined) return {};
-    if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
+    if (std::find(x.stack.begin(), x.stack.end(), name) != x.stack.end()) {
         std::string loop;
-        for (const auto& s : stack) loop += s + " -> ";
+        for (const auto& s : x.stack) loop += s + " -> ";
         throw ConfigError("macro expansion loop: " + loop + std::string(name));
     }
-    stack.emplace_back(name);
+    x.stack.emplace_back(name);
     std::string out;
-    expand_into(raw(name), out, stack, depth + 1);
-    stack.pop_back();
+    expand_into(raw(name), out, x, depth + 1);
+    x.stack.pop_back();
     return out;
 }
 
-void Settings::expand_into(std::string_view text, std::string& out, std::vector<std::string>& stack,
-                           int depth) const {
+void Settings::expand_into(std::string_view text, std::string& out, Expansion& x, int depth) const {
     if (depth > max_nesting) throw ConfigError("unreasonable macro call nesting");
     std::size_t i = 0;
     while (i < text.size()) {
+        if (out.size() > max_output) throw ConfigError("macro expansion result too long");
         char c = text[i];
         if (c != '$') {
             out += c;
@@ -220,7 +231,7 @@ void Settings::expand_into(std::string_view text, std::string& out, std::vector<
             std::size_t j = i + 1;
             while (j < text.size() && name_char(text[j])) ++j;
             bool d = false;
-            out += lookup_expanded(text.substr(i + 1, j - i - 1), stack, depth, d);
+            out += lookup_expanded(text.substr(i + 1, j - i - 1), x, depth, d);
             i = j;
             continue;
         }
@@ -238,14 +249,14 @@ void Settings::expand_into(std::string_view text, std::string& out, std::vector<
             throw ConfigError("empty macro name: \"" + std::string(text) + "\"");
         bool d = false;
         if (j == body.size()) {
-            out += lookup_expanded(name, stack, depth, d);
+            out += lookup_expanded(name, x, depth, d);
             continue;
         }
         char op = body[j];
         if (op != '?' && op != ':')
             throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
         std::string_view rest = body.substr(j + 1);
-        std::string value = lookup_expanded(name, stack, depth, d);
+        std::string value = lookup_expanded(name, x, depth, d);
         bool nonempty = d && !value.empty();
         // ${name?{text1}:{text2}} (Postfix 3.0): both branches braced.
         std::string_view then_text = rest, else_text;
@@ -276,12 +287,12 @@ void Settings::expand_into(std::string_view text, std::string& out, std::vector<
         }
         if (op == '?') {
             if (nonempty) {
-                expand_into(then_text, out, stack, depth + 1);
+                expand_into(then_text, out, x, depth + 1);
             } else if (two) {
-                expand_into(else_text, out, stack, depth + 1);
+                expand_into(else_text, out, x, depth + 1);
             }
         } else if (!nonempty) {
-            expand_into(then_text, out, stack, depth + 1);
+            expand_into(then_text, out, x, depth + 1);
         }
     }
 }

@@ -314,6 +314,19 @@ PatternLine parse_pattern_line(std::string_view text, const std::string& where) 
 
 // --------------------------------------------------------------- pcre
 
+// Keys come from SMTP clients: bound the backtracking an operator's pattern
+// can cost per lookup (PCRE2's default is 10 million steps). A lookup that
+// hits the limit counts as no match.
+pcre2_match_context* limits() {
+    static pcre2_match_context* ctx = [] {
+        pcre2_match_context* c = pcre2_match_context_create(nullptr);
+        pcre2_set_match_limit(c, 1000000);
+        pcre2_set_depth_limit(c, 10000);
+        return c;
+    }();
+    return ctx;
+}
+
 struct PcreCode {
     std::shared_ptr<pcre2_code> code;
     bool negate = false;
@@ -390,7 +403,7 @@ public:
                 pcre2_match_data_create_from_pattern(p.code.get(), nullptr), pcre2_match_data_free);
             if (!md) return std::nullopt;
             int rc = pcre2_match(p.code.get(), reinterpret_cast<PCRE2_SPTR>(k.data()), k.size(), 0, 0,
-                                 md.get(), nullptr);
+                                 md.get(), limits());
             bool matched = rc >= 0;  // errors (match limit) count as no match
             if (matched == p.negate) return std::nullopt;
             if (p.negate) return p.result.expand([](int) { return std::string(); });

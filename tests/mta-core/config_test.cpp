@@ -408,6 +408,20 @@ TEST(MtaConfigExpand, DeepChainWithinLimitAndBeyond) {
     EXPECT_NE(error_of([&] { settings(deep).str("q0"); }).find("nesting"), std::string::npos);
 }
 
+TEST(MtaConfigExpand, ExponentialChainsAreBounded) {
+    // 20 levels of a = $b$b: 2^20 lookups or a megabyte of output, cut short.
+    std::string text;
+    for (int i = 0; i < 20; ++i)
+        text += "e" + std::to_string(i) + " = $e" + std::to_string(i + 1) + "$e" + std::to_string(i + 1) + "\n";
+    text += "e20 = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n";
+    EXPECT_NE(error_of([&] { settings(text).str("e0"); }).find("main.cf, line 1: parameter e0: "),
+              std::string::npos);
+    std::string empty;
+    for (int i = 0; i < 20; ++i)
+        empty += "z" + std::to_string(i) + " = $z" + std::to_string(i + 1) + "$z" + std::to_string(i + 1) + "\n";
+    EXPECT_NE(error_of([&] { settings(empty).str("z0"); }).find("too many macro expansions"), std::string::npos);
+}
+
 // ------------------------------------------------------------ typed values
 
 TEST(MtaConfigSettings, TypedGettersAndErrors) {

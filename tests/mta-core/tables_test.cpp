@@ -155,6 +155,13 @@ TEST_F(MtaTables, PcreErrorsNameFileAndLine) {
     EXPECT_NE(error("pcre", "a b\n").find("bad pattern delimiter"), std::string::npos);
 }
 
+TEST_F(MtaTables, PcreBacktrackingIsBounded) {
+    auto t = open("pcre", "/^(a+)+$/ slow\n/^a/ fallback\n");
+    std::string key(40, 'a');
+    key += '!';
+    EXPECT_EQ(get(t, key), "fallback");  // the first rule gives up, counted as no match
+}
+
 TEST_F(MtaTables, RegexpPosix) {
     auto t = open("regexp",
                   "/^([^@]+)@example\\.com$/   local $1\n"
