@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -215,7 +216,9 @@ private:
 
     MainCf main_;
     std::vector<std::string> services_;
-    std::vector<std::string> referenced_;  // $names seen in master.cf -o values
+    // $names used in main.cf values and master.cf -o values (the table's
+    // defaults are scanned once, statically).
+    std::set<std::string, std::less<>> referenced_;
     bool commands_known_ = false;          // built from MasterEntry: suffixes per command
     std::vector<std::pair<std::string, std::string>> service_commands_;
     std::map<std::string, std::string, std::less<>> overrides_;

@@ -28,7 +28,7 @@ bool name_char(char c) {
 
 // Names used as $name, $(name) or ${name...} in text (best effort: a
 // malformed reference ends the scan, the expander reports it).
-void collect_references(std::string_view text, std::vector<std::string>& out) {
+void collect_references(std::string_view text, std::set<std::string, std::less<>>& out) {
     for (std::size_t i = 0; i + 1 < text.size(); ++i) {
         if (text[i] != '$') continue;
         std::size_t j = i + 1;
@@ -39,7 +39,7 @@ void collect_references(std::string_view text, std::vector<std::string>& out) {
         if (text[j] == '{' || text[j] == '(') ++j;
         std::size_t start = j;
         while (j < text.size() && name_char(text[j])) ++j;
-        if (j > start) out.emplace_back(text.substr(start, j - start));
+        if (j > start) out.emplace(text.substr(start, j - start));
     }
 }
 
@@ -75,10 +75,24 @@ std::string collapse_spaces(std::string_view s) {
 
 }  // namespace
 
+// Names used as $name in the table's defaults (smtpd_per_record_deadline in
+// smtpd_per_request_deadline's, ...): Postfix counts them as known.
+static const std::set<std::string, std::less<>>& default_references() {
+    static const std::set<std::string, std::less<>> refs = [] {
+        std::set<std::string, std::less<>> r;
+        for (const auto& p : parameter_table()) collect_references(p.default_value, r);
+        return r;
+    }();
+    return refs;
+}
+
 Settings::Settings(MainCf main, std::vector<std::string> service_names)
-    : main_(std::move(main)), services_(std::move(service_names)) {}
+    : main_(std::move(main)), services_(std::move(service_names)) {
+    for (const auto& [n, p] : main_.params) collect_references(p.value, referenced_);
+}
 
 Settings::Settings(MainCf main, const std::vector<MasterEntry>& master) : main_(std::move(main)) {
+    for (const auto& [n, p] : main_.params) collect_references(p.value, referenced_);
     for (const auto& e : master) {
         services_.push_back(e.service);
         for (const auto& [n, v] : e.overrides) collect_references(v, referenced_);
@@ -100,6 +114,7 @@ Settings Settings::with_overrides(const std::vector<std::pair<std::string, std::
             throw ConfigError(origin + ": -o " + name + "=" + value +
                               ": parameter not supported by mta-core: " + std::string(p->hint));
         s.overrides_[name] = value;
+        collect_references(value, s.referenced_);
     }
     return s;
 }
@@ -346,11 +361,7 @@ Settings::Known Settings::known(std::string_view name) const {
     if (service_param(name)) return Known::service;
     // Used as $name in a value of main.cf, a master.cf override, or a
     // built-in default (Postfix's "user-defined" parameters).
-    std::vector<std::string> refs = referenced_;
-    for (const auto& [n, p] : main_.params) collect_references(p.value, refs);
-    for (const auto& [n, v] : overrides_) collect_references(v, refs);
-    for (const auto& p : parameter_table()) collect_references(p.default_value, refs);
-    if (std::find(refs.begin(), refs.end(), name) != refs.end()) return Known::referenced;
+    if (referenced_.contains(name) || default_references().contains(name)) return Known::referenced;
     return Known::unknown;
 }
 
