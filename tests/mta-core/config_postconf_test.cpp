@@ -132,3 +132,74 @@ TEST(MtaConfigPostconf, CompatibilityLevelDefaultsEvaluateLikePostfix36) {
         EXPECT_EQ(s.str(d.name), v) << d.name;
     }
 }
+
+namespace {
+
+// "name = value" lines into a map.
+std::map<std::string, std::string, std::less<>> name_values(const std::string& out) {
+    std::map<std::string, std::string, std::less<>> m;
+    std::size_t pos = 0;
+    while (pos < out.size()) {
+        std::size_t end = out.find('\n', pos);
+        std::string line = out.substr(pos, end - pos);
+        pos = end == std::string::npos ? out.size() : end + 1;
+        std::size_t eq = line.find(" =");
+        if (eq == std::string::npos) continue;
+        m[line.substr(0, eq)] = line.size() > eq + 3 ? line.substr(eq + 3) : "";
+    }
+    return m;
+}
+
+}  // namespace
+
+// Every parameter of the table, expanded, as `postconf -x` expands it for the
+// classic configuration at compatibility_level 3.6 (names Postfix fills in
+// at run time, such as $rbl_code, are left out: postconf prints them as is).
+TEST(MtaConfigPostconf, ExpandedValuesEqualPostconfX) {
+    if (!have_postconf()) GTEST_SKIP() << "postconf not installed";
+    testsupport::TempDir dir;
+    std::string main_cf = testsupport::read_file(data("classic/main.cf")) + "compatibility_level = 3.6\n";
+    std::string master_cf = testsupport::read_file(data("classic/master.cf"));
+    dir.write("main.cf", main_cf);
+    dir.write("master.cf", master_cf);
+    auto postfix = name_values(sh(std::string(postconf) + " -c " + dir.path() + " -x"));
+    Settings s(parse_main_cf(main_cf, dir.file("main.cf")), parse_master_cf(master_cf, "master.cf"));
+    for (auto name : {"mynetworks", "mail_version"}) s.set_computed_default(name, postfix.at(name));
+    s.set_computed_default("config_directory", dir.path());
+    std::map<std::string_view, std::string_view> ours_differ;
+    for (const auto& d : default_differences())
+        if (std::string_view(d.reason) != "compatibility_level 3.6 value") ours_differ[d.name] = d.reason;
+    int compared = 0;
+    for (const auto& p : parameter_table()) {
+        auto it = postfix.find(p.name);
+        ASSERT_NE(it, postfix.end()) << p.name;
+        if (it->second.find('$') != std::string::npos || ours_differ.contains(p.name)) continue;
+        EXPECT_EQ(s.str(p.name), it->second) << p.name;
+        ++compared;
+    }
+    EXPECT_GT(compared, 250);
+    EXPECT_EQ(s.str("policy-spf_time_limit"), postfix.at("policy-spf_time_limit"));
+}
+
+// master.cf -o overrides as `postconf -P` reads them.
+TEST(MtaConfigPostconf, MasterOverridesEqualPostconfP) {
+    if (!have_postconf()) GTEST_SKIP() << "postconf not installed";
+    std::string tricky =
+        "submission inet n - n - - smtpd\n"
+        "  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n"
+        "#  -o commented=out\n"
+        "  -o syslog_name=postfix/submission\n"
+        "  -o smtpd_tls_wrappermode=yes -o milter_macro_daemon_name=ORIGINATING\n"
+        "127.0.0.1:2525 inet n - n - - smtpd -o smtpd_relay_restrictions=\n";
+    for (const auto& master_cf : {testsupport::read_file(data("classic/master.cf")),
+                                  testsupport::read_file(data("debian/master.cf")), tricky}) {
+        testsupport::TempDir dir;
+        dir.write("main.cf", "myhostname = h.example\n");
+        dir.write("master.cf", master_cf);
+        auto postfix = name_values(sh(std::string(postconf) + " -c " + dir.path() + " -P"));
+        std::map<std::string, std::string, std::less<>> ours;
+        for (const auto& e : parse_master_cf(master_cf, "master.cf"))
+            for (const auto& [n, v] : e.overrides) ours[e.service + "/" + e.type + "/" + n] = v;
+        EXPECT_EQ(ours, postfix);
+    }
+}
