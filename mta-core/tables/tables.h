@@ -16,6 +16,10 @@
 // ConfigError naming file:line, where Postfix logs a warning and skips the
 // line: a silently skipped access rule is a security bug. Duplicate keys in
 // indexed tables keep the first value with a warning, as postmap does.
+// cidr: an IPv4-mapped IPv6 address (::ffff:a.b.c.d), as key or rule, is
+// read as IPv4 (Postfix keeps it IPv6; its smtpd passes client addresses in
+// IPv4 form, as mta-core does). hash:, lmdb: and texthash: all read aliases(5)
+// syntax for Flavour::aliases (Postfix's texthash: reads only postmap syntax).
 #pragma once
 
 #include <memory>
