@@ -658,7 +658,7 @@ std::shared_ptr<Table> open_table(std::string_view spec_in, Flavour flavour, con
     }
     if (type == "inline") {
         std::string inner;
-        if (!detail::strip_braces(name, inner))
+        if (!detail::strip_braces(name, inner) || config::split_list(inner).empty())
             throw ConfigError(spec + ": expected inline:{ name=value, ... }");
         auto t = std::make_shared<IndexedTable>(spec);
         for (auto& item : config::split_list(inner)) {

@@ -190,7 +190,10 @@ TEST(MtaConfigPostconf, MasterOverridesEqualPostconfP) {
         "#  -o commented=out\n"
         "  -o syslog_name=postfix/submission\n"
         "  -o smtpd_tls_wrappermode=yes -o milter_macro_daemon_name=ORIGINATING\n"
-        "127.0.0.1:2525 inet n - n - - smtpd -o smtpd_relay_restrictions=\n";
+        "127.0.0.1:2525 inet n - n - - smtpd -o smtpd_relay_restrictions=\n"
+        "policy unix - n n - 0 spawn user=nobody argv=/bin/p { a b } -o not=override\n"
+        "smtp inet n - n - - smtpd -v -o a_b=c -D -o { d = e f }\n"
+        "x unix - n n - - pipe flags=F argv=/x -o y=z\n";
     for (const auto& master_cf : {testsupport::read_file(data("classic/master.cf")),
                                   testsupport::read_file(data("debian/master.cf")), tricky}) {
         testsupport::TempDir dir;

@@ -62,6 +62,7 @@ TEST_F(MtaTables, InlineAndStatic) {
     EXPECT_EQ(get(open_table("static:{ REJECT go away }", Flavour::access, "/"), "x"), "REJECT go away");
     EXPECT_NE(error_of([] { open_table("inline:{ a }", Flavour::access, "/"); }).find("name=value"), std::string::npos);
     EXPECT_NE(error_of([] { open_table("inline:a=b", Flavour::access, "/"); }).find("inline:{"), std::string::npos);
+    EXPECT_NE(error_of([] { open_table("inline:{}", Flavour::access, "/"); }).find("inline:{"), std::string::npos);
 }
 
 TEST_F(MtaTables, HashTexthashLmdbReadTheSourceFile) {
