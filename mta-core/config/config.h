@@ -90,6 +90,7 @@ std::vector<MasterEntry> load_master_cf(const std::string& path);
 enum class Support {
     supported,    // honoured with Postfix's meaning
     unsupported,  // Postfix has it, mta-core does not: an error with a hint
+                  // (unless set to its default, which asks for nothing: an info line)
     ignored,      // meaningless here: accepted with one info line
 };
 

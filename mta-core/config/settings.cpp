@@ -73,6 +73,14 @@ std::string collapse_spaces(std::string_view s) {
     return out;
 }
 
+// An unsupported parameter is refused unless it is set to Postfix's default
+// (Debian's "mailbox_command =", a reinjection service's "-o
+// content_filter="): that asks for nothing mta-core lacks.
+bool refused(const ParamInfo* p, std::string_view value) {
+    return p && p->support == Support::unsupported &&
+           collapse_spaces(value) != collapse_spaces(p->default_value);
+}
+
 }  // namespace
 
 // Names used as $name in the table's defaults (smtpd_per_record_deadline in
@@ -110,7 +118,7 @@ Settings Settings::with_overrides(const std::vector<std::pair<std::string, std::
                 return detail::is_space(c) || c == '=';
             }))
             throw ConfigError(origin + ": bad -o parameter name: \"" + name + "\"");
-        if (const ParamInfo* p = find_param(name); p && p->support == Support::unsupported)
+        if (const ParamInfo* p = find_param(name); refused(p, value))
             throw ConfigError(origin + ": -o " + name + "=" + value +
                               ": parameter not supported by mta-core: " + std::string(p->hint));
         s.overrides_[name] = value;
@@ -371,7 +379,7 @@ std::vector<std::string> Settings::validate() const {
     auto check = [&](const std::string& name, const std::string& value, const std::string& at,
                      const std::string& file) {
         const ParamInfo* p = find_param(name);
-        if (p && p->support == Support::unsupported) {
+        if (refused(p, value)) {
             if (!errors.empty()) errors += '\n';
             errors += at + ": parameter " + name + " is not supported by mta-core: " +
                       std::string(p->hint);
@@ -394,9 +402,14 @@ std::vector<std::string> Settings::ignored_notes() const {
         if (p && p->support == Support::ignored)
             notes.push_back(at + ": parameter " + name + " is ignored by mta-core: " +
                             std::string(p->hint));
+        if (p && p->support == Support::unsupported)
+            notes.push_back(at + ": parameter " + name + " is set to its default, which mta-core "
+                                 "does not implement either: " + std::string(p->hint));
     };
-    for (const auto& [name, p] : main_.params) note(name, p.file + ", line " + std::to_string(p.line));
-    for (const auto& [name, v] : overrides_) note(name, override_origin_);
+    for (const auto& [name, p] : main_.params)
+        if (!refused(find_param(name), p.value)) note(name, p.file + ", line " + std::to_string(p.line));
+    for (const auto& [name, v] : overrides_)
+        if (!refused(find_param(name), v)) note(name, override_origin_);
     return notes;
 }
 

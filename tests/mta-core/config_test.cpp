@@ -524,6 +524,14 @@ TEST(MtaConfigValidate, UnsupportedIsAnErrorNamingAllWithHints) {
     EXPECT_NE(e.find("main.cf, line 3: parameter mailbox_command"), std::string::npos) << e;
 }
 
+TEST(MtaConfigValidate, UnsupportedSetToItsDefaultIsAccepted) {
+    auto s = settings("mailbox_command =\ncontent_filter =\nsmtpd_tls_ask_ccert = no\n");
+    EXPECT_TRUE(s.validate().empty());
+    EXPECT_EQ(s.ignored_notes().size(), 3u);
+    EXPECT_NO_THROW(s.with_overrides({{"content_filter", ""}, {"receive_override_options", ""}}));
+    EXPECT_THROW(s.with_overrides({{"receive_override_options", "no_address_mappings"}}), ConfigError);
+}
+
 TEST(MtaConfigValidate, UnknownWarnsReferencedIsUsed) {
     auto s = settings("foo = bar\nmua_client_restrictions = permit_sasl_authenticated, reject\n"
                       "smtpd_client_restrictions = $mua_client_restrictions\n"
