@@ -37,6 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         lookup_address(*table, key, "", false);
         lookup_domain(*table, key, true);
         lookup_client_address(*table, key);
+        Maps maps{table, table};
+        std::string ext;
+        lookup_mail_addr(maps, key, "+", true, &ext);
+        lookup_mail_addr(maps, key, "", false);
     }
     return 0;
 }

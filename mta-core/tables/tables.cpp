@@ -769,4 +769,57 @@ std::optional<std::string> lookup_client_address(const Table& table, std::string
     return std::nullopt;
 }
 
+Maps open_maps(const std::vector<std::string>& specs, Flavour flavour, const std::string& config_dir) {
+    Maps maps;
+    for (const auto& spec : specs) maps.push_back(open_table(spec, flavour, config_dir));
+    return maps;
+}
+
+namespace {
+
+// Partial keys (derived from the address) are not given to pattern tables,
+// as maps_find with DICT_FLAG_FIXED skips them.
+std::optional<std::string> find_key(std::span<const std::shared_ptr<Table>> maps, std::string_view key,
+                                    bool partial) {
+    for (const auto& t : maps) {
+        if (partial && t->is_pattern()) continue;
+        if (auto v = t->lookup(key)) return v;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> maps_find(std::span<const std::shared_ptr<Table>> maps, std::string_view key) {
+    return find_key(maps, key, false);
+}
+
+std::optional<std::string> lookup_mail_addr(std::span<const std::shared_ptr<Table>> maps, std::string_view address,
+                                            std::string_view recipient_delimiter, bool local_domain,
+                                            std::string* extension) {
+    std::size_t at_sign = address.rfind('@');
+    std::string_view local = at_sign == std::string_view::npos ? address : address.substr(0, at_sign);
+    std::string_view domain_at = at_sign == std::string_view::npos ? std::string_view{} : address.substr(at_sign);
+    std::string_view bare_local = local;
+    if (!recipient_delimiter.empty() && local.size() > 1) {
+        std::size_t d = local.find_first_of(recipient_delimiter, 1);
+        if (d != std::string_view::npos) bare_local = local.substr(0, d);
+    }
+    bool has_ext = bare_local.size() != local.size();
+    auto found_bare = [&](std::optional<std::string> v) {
+        if (v && extension) *extension = std::string(local.substr(bare_local.size()));
+        return v;
+    };
+    if (auto v = find_key(maps, address, false)) return v;
+    if (has_ext)
+        if (auto v = find_key(maps, std::string(bare_local) + std::string(domain_at), true)) return found_bare(v);
+    if (at_sign == std::string_view::npos) return std::nullopt;
+    if (local_domain) {
+        if (auto v = find_key(maps, local, true)) return v;
+        if (has_ext)
+            if (auto v = find_key(maps, bare_local, true)) return found_bare(v);
+    }
+    return find_key(maps, domain_at, true);
+}
+
 }  // namespace mta::tables

@@ -354,3 +354,41 @@ TEST_F(MtaTables, LookupsEqualPostmap) {
         EXPECT_EQ(our_query(*t, c.keys), postmap_query(c.type + ":" + dir_.file("t." + c.type), c.keys, dir_));
     }
 }
+
+// ------------------------------------------------------- mail_addr_find
+
+TEST_F(MtaTables, MailAddrFindOrderAcrossMaps) {
+    auto a = open("hash", "user+ext@example.com k1\nuser@example.com k2\n");
+    dir_.write("b", "user+ext k3\nuser k4\n@example.com k5\n");
+    auto b = open_table("texthash:b", Flavour::access, dir_.path());
+    Maps maps{a, b};
+    std::string ext;
+    EXPECT_EQ(lookup_mail_addr(maps, "user+ext@example.com", "+", true), "k1");
+    EXPECT_EQ(lookup_mail_addr(maps, "user+other@example.com", "+", true, &ext), "k2");
+    EXPECT_EQ(ext, "+other");
+    EXPECT_EQ(lookup_mail_addr(maps, "user+ext@example.org", "+", true), "k3");
+    EXPECT_EQ(lookup_mail_addr(maps, "user+zz@example.org", "+", true), "k4");
+    EXPECT_EQ(lookup_mail_addr(maps, "user+zz@example.org", "+", false), std::nullopt);
+    EXPECT_EQ(lookup_mail_addr(maps, "other@example.com", "+", false), "k5");
+    EXPECT_EQ(lookup_mail_addr(maps, "user", "+", true), "k4");  // a bare user matches itself
+    // Key-major: the second map's exact key beats the first map's @domain.
+    auto c = open("texthash", "@example.net catchall\n");
+    dir_.write("d", "joe@example.net joe\n");
+    Maps cd{c, open_table("texthash:d", Flavour::access, dir_.path())};
+    EXPECT_EQ(lookup_mail_addr(cd, "joe@example.net", "+", false), "joe");
+    // Pattern tables get only the full address.
+    auto re = open("regexp", "/^user$/ partial\n/@example\\.com$/ full\n");
+    Maps r{re};
+    EXPECT_EQ(lookup_mail_addr(r, "user@example.org", "+", true), std::nullopt);
+    EXPECT_EQ(lookup_mail_addr(r, "user@example.com", "+", true), "full");
+    EXPECT_EQ(maps_find(cd, "joe@example.net"), "joe");
+    EXPECT_EQ(open_maps({"static:x", "inline:{a=b}"}, Flavour::access, "/").size(), 2u);
+}
+
+TEST_F(MtaTables, ClassicLoginMapGivesEveryAddressAnOwner) {
+    // The login map: every sender is owned by itself, so an
+    // unauthenticated client never owns the sender (reject_sender_login_mismatch).
+    Maps login{open_table("pcre:login_maps.pcre", Flavour::access, data("classic"))};
+    EXPECT_EQ(lookup_mail_addr(login, "alice@example.org", "", false), "alice@example.org");
+    EXPECT_EQ(lookup_mail_addr(login, "bob+x@example.net", "+", true), "bob+x@example.net");
+}
