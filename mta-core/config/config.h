@@ -8,9 +8,10 @@
 // ${name?{text1}:{text2}} form of Postfix 3.0).
 //
 // Limits and known differences from Postfix:
-// - Relational macros (${{$a} <level {b} ? {x} : {y}}) are not evaluated:
-//   the few Postfix defaults written that way are stored as their value at
-//   compatibility_level 3.6 (see default_differences()).
+// - Relational macros (${{$a} <level {b} ? {x} : {y}}, ==, !=, <, <=, >,
+//   >=, and the *level forms) are evaluated, but mta-core has no
+//   compatibility_level: the few Postfix defaults written that way are
+//   stored as their value at level 3.6 (see default_differences()).
 // - Service-specific parameters (NAME_time_limit, ...) are accepted for every
 //   master.cf service, whatever its command; Postfix accepts each suffix only
 //   for the commands that read it.
@@ -213,6 +214,7 @@ private:
     struct Expansion;  // the names being expanded and the work budget left
     void expand_into(std::string_view text, std::string& out, Expansion& x, int depth) const;
     std::string lookup_expanded(std::string_view name, Expansion& x, int depth, bool& defined) const;
+    bool relational(std::string_view body, std::size_t& pos, Expansion& x, int depth) const;
     std::string where(std::string_view name) const;
 
     MainCf main_;

@@ -1,6 +1,7 @@
 // Effective settings and $name expansion (mac_expand(3)). See config.h.
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "config.h"
@@ -265,59 +266,140 @@ void Settings::expand_into(std::string_view text, std::string& out, Expansion& x
             throw ConfigError("truncated macro reference: \"" + std::string(text.substr(i)) + "\"");
         std::string_view body = text.substr(i + 2, close - i - 2);
         i = close + 1;
-        std::size_t j = 0;
-        while (j < body.size() && name_char(body[j])) ++j;
-        std::string_view name = body.substr(0, j);
-        if (name.empty())
-            throw ConfigError("empty macro name: \"" + std::string(text) + "\"");
-        bool d = false;
-        if (j == body.size()) {
-            out += lookup_expanded(name, x, depth, d);
-            continue;
+        char op = '?';
+        bool cond = false;
+        std::string_view branches;
+        if (!body.empty() && body.front() == '{') {
+            // ${{text1} OP {text2} ? {then} : {else}} (Postfix 3.0).
+            std::size_t q = 0;
+            cond = relational(body, q, x, depth);
+            branches = body.substr(q);
+        } else {
+            std::size_t j = 0;
+            while (j < body.size() && name_char(body[j])) ++j;
+            std::string_view name = body.substr(0, j);
+            if (name.empty()) throw ConfigError("empty macro name: \"" + std::string(text) + "\"");
+            while (j < body.size() && detail::is_space(body[j])) ++j;
+            bool d = false;
+            if (j == body.size()) {
+                out += lookup_expanded(name, x, depth, d);
+                continue;
+            }
+            op = body[j];
+            if (op != '?' && op != ':')
+                throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
+            std::string value = lookup_expanded(name, x, depth, d);
+            bool nonempty = d && !value.empty();
+            cond = op == '?' ? nonempty : !nonempty;
+            branches = body.substr(j + 1);
         }
-        char op = body[j];
-        if (op != '?' && op != ':')
-            throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
-        std::string_view rest = body.substr(j + 1);
-        std::string value = lookup_expanded(name, x, depth, d);
-        bool nonempty = d && !value.empty();
-        // ${name?{text1}:{text2}} (Postfix 3.0): both branches braced.
-        std::string_view then_text = rest, else_text;
+        // "text", "{text}", or after '?' also "{text1}:{text2}" / "{text1}:text2".
+        std::string_view then_text = branches, else_text;
         bool two = false;
-        if (op == '?' && !rest.empty() && rest.front() == '{') {
-            std::size_t a = matching(rest, 0);
+        std::string_view lb = branches;
+        while (!lb.empty() && detail::is_space(lb.front())) lb.remove_prefix(1);
+        if (!lb.empty() && lb.front() == '{') {
+            std::size_t a = matching(lb, 0);
             if (a == std::string_view::npos)
                 throw ConfigError("truncated macro reference: \"" + std::string(body) + "\"");
-            then_text = rest.substr(1, a - 1);
-            std::string_view tail = detail::trim(rest.substr(a + 1));
+            then_text = lb.substr(1, a - 1);
+            std::string_view tail = detail::trim(lb.substr(a + 1));
             if (!tail.empty()) {
-                if (tail.front() != ':')
-                    throw ConfigError("macro syntax error after '}': \"" + std::string(body) + "\"");
+                if (op != '?' || tail.front() != ':')
+                    throw ConfigError("unexpected input after '}': \"" + std::string(body) + "\"");
                 tail = detail::trim(tail.substr(1));
                 if (!tail.empty() && tail.front() == '{') {
                     std::size_t b = matching(tail, 0);
                     if (b == std::string_view::npos || !detail::trim(tail.substr(b + 1)).empty())
-                        throw ConfigError("macro syntax error: \"" + std::string(body) + "\"");
+                        throw ConfigError("unexpected input after '}': \"" + std::string(body) + "\"");
                     tail = tail.substr(1, b - 1);
                 }
                 else_text = tail;
                 two = true;
             }
-        } else if (op == ':' && !rest.empty() && rest.front() == '{') {
-            std::size_t a = matching(rest, 0);
-            if (a != std::string_view::npos && detail::trim(rest.substr(a + 1)).empty())
-                then_text = rest.substr(1, a - 1);
         }
-        if (op == '?') {
-            if (nonempty) {
-                expand_into(then_text, out, x, depth + 1);
-            } else if (two) {
-                expand_into(else_text, out, x, depth + 1);
-            }
-        } else if (!nonempty) {
+        if (cond) {
             expand_into(then_text, out, x, depth + 1);
+        } else if (two) {
+            expand_into(else_text, out, x, depth + 1);
         }
     }
+}
+
+namespace {
+
+// "3.6" -> {3, 6, 0}; nullopt if not a compatibility level.
+std::optional<std::vector<long>> compat_level(std::string_view s) {
+    std::vector<long> parts;
+    for (const auto& p : detail::split_quoted(s, ".")) {
+        if (p.empty() || p.size() > 9 || p.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+        parts.push_back(std::stol(p));
+    }
+    if (parts.empty() || parts.size() > 3 || s.front() == '.' || s.back() == '.' ||
+        s.find("..") != std::string_view::npos)
+        return std::nullopt;
+    parts.resize(3, 0);
+    return parts;
+}
+
+std::optional<long long> decimal(std::string_view s) {
+    if (s.empty() || s.size() > 18) return std::nullopt;
+    std::size_t i = s.front() == '-' ? 1 : 0;
+    if (i == s.size() || s.find_first_not_of("0123456789", i) != std::string_view::npos) return std::nullopt;
+    return std::stoll(std::string(s));
+}
+
+}  // namespace
+
+bool Settings::relational(std::string_view body, std::size_t& pos, Expansion& x, int depth) const {
+    auto syntax = [&](std::string_view what) {
+        return ConfigError(std::string(what) + " in \"${" + std::string(body) + "}\"");
+    };
+    auto skip = [&] {
+        while (pos < body.size() && detail::is_space(body[pos])) ++pos;
+    };
+    auto operand = [&]() {
+        skip();
+        if (pos >= body.size() || body[pos] != '{') throw syntax("'{' expected");
+        std::size_t e = matching(body, pos);
+        if (e == std::string_view::npos) throw syntax("missing '}'");
+        std::string v;
+        expand_into(body.substr(pos + 1, e - pos - 1), v, x, depth + 1);
+        pos = e + 1;
+        return std::string(detail::trim(v));
+    };
+    std::string left = operand();
+    skip();
+    std::size_t start = pos;
+    while (pos < body.size() && std::string_view("=!<>").find(body[pos]) != std::string_view::npos) ++pos;
+    if (body.substr(pos, 5) == "level") pos += 5;
+    std::string_view opname = body.substr(start, pos - start);
+    if (opname.empty()) throw syntax("unknown operator");
+    std::string right = operand();
+    skip();
+    if (pos >= body.size() || body[pos] != '?') throw syntax("'?' expected");
+    ++pos;
+    bool level = opname.ends_with("level");
+    std::string_view cmp = level ? opname.substr(0, opname.size() - 5) : opname;
+    if (cmp != "==" && cmp != "!=" && cmp != "<" && cmp != "<=" && cmp != ">" && cmp != ">=")
+        throw syntax("unknown operator");
+    int order = 0;
+    if (level) {
+        auto a = compat_level(left), b = compat_level(right);
+        if (!a || !b) throw syntax("malformed compatibility level");
+        order = *a < *b ? -1 : (*a == *b ? 0 : 1);
+    } else if (auto a = decimal(left), b = decimal(right); a && b) {
+        order = *a < *b ? -1 : (*a == *b ? 0 : 1);  // both numbers: "2" == "02"
+    } else {
+        int c = left.compare(right);
+        order = c < 0 ? -1 : (c == 0 ? 0 : 1);
+    }
+    if (cmp == "==") return order == 0;
+    if (cmp == "!=") return order != 0;
+    if (cmp == "<") return order < 0;
+    if (cmp == "<=") return order <= 0;
+    if (cmp == ">") return order > 0;
+    return order >= 0;
 }
 
 long long Settings::integer(std::string_view name, long long min, long long max) const {

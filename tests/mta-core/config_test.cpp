@@ -344,6 +344,12 @@ TEST(MtaConfigTable, DifferencesAreFromTheTable) {
         EXPECT_NE(p->default_value, d.postfix_37) << d.name;
         EXPECT_FALSE(d.reason.empty());
         EXPECT_TRUE(seen.insert(d.name).second) << d.name;
+        // Postfix's compatibility_level expressions, evaluated at 3.6, give our defaults.
+        if (d.reason == "compatibility_level 3.6 value") {
+            auto s = settings("myhostname = h.example\ncompatibility_level = 3.6\nexpr = " +
+                              std::string(d.postfix_37) + "\n");
+            EXPECT_EQ(s.str("expr"), s.expand(p->default_value)) << d.name;
+        }
     }
 }
 
@@ -383,6 +389,31 @@ TEST(MtaConfigExpand, MacExpandForms) {
     EXPECT_EQ(s.str("f"), "h.example");
     EXPECT_EQ(s.expand("$undefined_thing!"), "!");
     EXPECT_EQ(s.str("smtpd_timeout"), "300s");  // ${stress?{10}:{300}}s with no stress
+}
+
+TEST(MtaConfigExpand, SpacesAndRelationalOperators) {
+    auto s = settings("myhostname = h.example\nrelayhost =\nn = 10\n"
+                      "a = ${myhostname ? {a} : {b}}/${relayhost ?x}/${relayhost?{a}:b c}\n"
+                      "b = ${{$myhostname} == {h.example} ? {eq} : {ne}}/${{$n} < {9} ? {lt} : {ge}}\n"
+                      "c = ${{3.6} <level {3.10} ? {older}}/${{2} >=level {2.0.0}?{same}:{no}}\n"
+                      "d = ${{$n} != {10}?{x}}|\n"
+                      "e = ${{a} < {b} ? {x}}/${{10} < {9a} ? {lt} : {ge}}/${{2} == {02} ? {eq} : {ne}}/${{ 5} < {10}?{lt}}\n"
+                      "bad1 = ${relayhost:{x} y}\nbad2 = ${{x} <level {1} ? {x}}\nbad3 = ${{a} ~ {b} ? {x}}\n"
+                      "bad4 = ${{a} == {b} {x}}\nbad5 = ${myhostname?{a}b}\n");
+    EXPECT_EQ(s.str("a"), "a//b c");
+    EXPECT_EQ(s.str("b"), "eq/ge");
+    EXPECT_EQ(s.str("c"), "older/same");
+    EXPECT_EQ(s.str("d"), "|");
+    EXPECT_NE(error_of([&] { s.str("bad1"); }).find("unexpected input"), std::string::npos);
+    EXPECT_EQ(s.str("e"), "x/lt/eq/lt");  // numbers compare as numbers, other text as strings
+    EXPECT_NE(error_of([&] { s.str("bad2"); }).find("malformed compatibility level"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad3"); }).find("unknown operator"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad4"); }).find("'?' expected"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad5"); }).find("unexpected input"), std::string::npos);
+    // Postfix's own default expressions, at compatibility level 3.6.
+    auto t = settings("compatibility_level = 3.6\n"
+                      "x = ${{$compatibility_level} <level {2} ? {subnet} : {host}}\n");
+    EXPECT_EQ(t.str("x"), "host");
 }
 
 TEST(MtaConfigExpand, ErrorsAndLoops) {
