@@ -288,8 +288,10 @@ void Settings::expand_into(std::string_view text, std::string& out, Expansion& x
             op = body[j];
             if (op != '?' && op != ':')
                 throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
-            std::string value = lookup_expanded(name, x, depth, d);
-            bool nonempty = d && !value.empty();
+            // As mac_expand: the test is on the looked-up (unexpanded) value,
+            // so ${a:x} with a = $empty_thing gives nothing.
+            if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
+            bool nonempty = defined(name) && !raw(name).empty();
             cond = op == '?' ? nonempty : !nonempty;
             branches = body.substr(j + 1);
         }
@@ -366,7 +368,7 @@ bool Settings::relational(std::string_view body, std::size_t& pos, Expansion& x,
         std::string v;
         expand_into(body.substr(pos + 1, e - pos - 1), v, x, depth + 1);
         pos = e + 1;
-        return std::string(detail::trim(v));
+        return v;  // not trimmed: "{ 5}" is the string " 5", as in Postfix
     };
     std::string left = operand();
     skip();

@@ -4,6 +4,7 @@
 // Skipped where postconf is not installed.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -279,7 +280,10 @@ std::string random_main_cf(unsigned seed, std::vector<std::string>& known) {
 // every known parameter expanded (postconf -x) agree.
 TEST(MtaConfigPostconf, RandomConfigurationsAgree) {
     if (!have_postconf()) GTEST_SKIP() << "postconf not installed";
-    for (unsigned seed = 1; seed <= 6; ++seed) {
+    // MTA_RANDOM_CONFIGS=N runs more (each costs two postconf runs).
+    unsigned count = 6;
+    if (const char* n = std::getenv("MTA_RANDOM_CONFIGS")) count = static_cast<unsigned>(std::atoi(n));
+    for (unsigned seed = 1; seed <= count; ++seed) {
         SCOPED_TRACE("seed " + std::to_string(seed));
         std::vector<std::string> known;
         std::string main_cf = random_main_cf(seed, known);
@@ -297,5 +301,6 @@ TEST(MtaConfigPostconf, RandomConfigurationsAgree) {
             ours += n + (v.empty() ? " =" : " = " + v) + "\n";
         }
         EXPECT_EQ(ours, expanded);
+        if (ours != expanded) dir.write("../mta-fail-" + std::to_string(seed) + ".cf", main_cf);
     }
 }

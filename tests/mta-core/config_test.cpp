@@ -405,7 +405,8 @@ TEST(MtaConfigExpand, SpacesAndRelationalOperators) {
     EXPECT_EQ(s.str("c"), "older/same");
     EXPECT_EQ(s.str("d"), "|");
     EXPECT_NE(error_of([&] { s.str("bad1"); }).find("unexpected input"), std::string::npos);
-    EXPECT_EQ(s.str("e"), "x/lt/eq/lt");  // numbers compare as numbers, other text as strings
+    // Numbers compare as numbers, other text (" 5" included) as strings.
+    EXPECT_EQ(s.str("e"), "x/lt/eq/lt");
     EXPECT_NE(error_of([&] { s.str("bad2"); }).find("malformed compatibility level"), std::string::npos);
     EXPECT_NE(error_of([&] { s.str("bad3"); }).find("unknown operator"), std::string::npos);
     EXPECT_NE(error_of([&] { s.str("bad4"); }).find("'?' expected"), std::string::npos);
@@ -414,6 +415,18 @@ TEST(MtaConfigExpand, SpacesAndRelationalOperators) {
     auto t = settings("compatibility_level = 3.6\n"
                       "x = ${{$compatibility_level} <level {2} ? {subnet} : {host}}\n");
     EXPECT_EQ(t.str("x"), "host");
+}
+
+TEST(MtaConfigExpand, ConditionsTestTheUnexpandedValue) {
+    // mac_expand tests the looked-up value before expanding it: u is
+    // "${relayhost}" (not empty) even though it expands to nothing.
+    auto s = settings("relayhost =\nu = ${relayhost}\na = ${u:fallback}/${u?set}\n"
+                      "b = ${{$relayhost x} == { x} ? {eq} : {ne}}\n");
+    EXPECT_EQ(s.str("u"), "");
+    EXPECT_EQ(s.str("a"), "/set");
+    EXPECT_EQ(s.str("b"), "eq");
+    // A condition on the parameter itself is not a loop.
+    EXPECT_EQ(settings("c = ${c?yes}\n").str("c"), "yes");
 }
 
 TEST(MtaConfigExpand, ErrorsAndLoops) {
