@@ -103,6 +103,10 @@ struct ParamInfo {
     // mydomain, mynetworks, ...); the program supplies it with
     // Settings::set_computed_default. default_value is Postfix's fallback.
     bool computed = false;
+    // Never expanded when read (Postfix's raw parameters): the program
+    // expands it later with its own macros ($rbl_code, $client_address...).
+    // Settings::str returns it unexpanded.
+    bool raw = false;
 };
 
 const ParamInfo* find_param(std::string_view name);

@@ -18,6 +18,7 @@ namespace {
 using S = Support;
 
 // Sorted by name (checked by a test; find_param uses binary search).
+// Columns: name, default, support, hint, computed, raw (see ParamInfo).
 constexpr ParamInfo params[] = {
     {"2bounce_notice_recipient", "postmaster", S::ignored, "notices are not sent"},
     {"access_map_defer_code", "450", S::supported, ""},
@@ -58,7 +59,7 @@ constexpr ParamInfo params[] = {
     {"default_destination_recipient_limit", "50", S::supported, ""},
     {"default_extra_recipient_limit", "1000", S::supported, ""},
     {"default_process_limit", "100", S::ignored, "sessions are coroutines, not processes"},
-    {"default_rbl_reply", "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", S::supported, ""},
+    {"default_rbl_reply", "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", S::supported, "", false, true},
     {"default_recipient_limit", "20000", S::supported, ""},
     {"default_transport", "smtp", S::supported, ""},
     {"default_transport_rate_delay", "0s", S::supported, ""},
@@ -75,7 +76,7 @@ constexpr ParamInfo params[] = {
     {"export_environment", "TZ MAIL_CONFIG LANG", S::ignored, "no Postfix daemons are started"},
     {"fallback_transport", "", S::unsupported, "use transport_maps"},
     {"fallback_transport_maps", "", S::unsupported, "use transport_maps"},
-    {"forward_path", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", S::unsupported, ".forward files are not read; use virtual_alias_maps"},
+    {"forward_path", "$home/.forward${recipient_delimiter}${extension}, $home/.forward", S::unsupported, ".forward files are not read; use virtual_alias_maps", false, true},
     {"header_checks", "", S::unsupported, "header_checks are not applied; use smtpd_milters or check_policy_service"},
     {"header_size_limit", "102400", S::supported, ""},
     {"home_mailbox", "", S::supported, ""},
@@ -232,7 +233,7 @@ constexpr ParamInfo params[] = {
     {"smtpd_enforce_tls", "no", S::supported, ""},
     {"smtpd_error_sleep_time", "1s", S::supported, ""},
     {"smtpd_etrn_restrictions", "", S::unsupported, "ETRN is not offered"},
-    {"smtpd_expansion_filter", "\\t\\40!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~", S::supported, ""},
+    {"smtpd_expansion_filter", "\\t\\40!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~", S::supported, "", false, true},
     {"smtpd_forbid_bare_newline", "normalize", S::supported, ""},
     {"smtpd_forbid_bare_newline_exclusions", "$mynetworks", S::supported, ""},
     {"smtpd_forbid_bare_newline_reject_code", "550", S::supported, ""},

@@ -198,6 +198,7 @@ bool Settings::defined(std::string_view name) const {
 }
 
 std::string Settings::str(std::string_view name) const {
+    if (const ParamInfo* p = find_param(name); p && p->raw) return raw(name);
     Expansion x;
     x.stack.emplace_back(name);
     std::string out;

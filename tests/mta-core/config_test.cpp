@@ -334,6 +334,8 @@ TEST(MtaConfigTable, IssueDefaults) {
     EXPECT_EQ(s.integer("message_size_limit", 0, 1LL << 40), 10240000);
     EXPECT_EQ(s.str("smtpd_client_event_limit_exceptions"), s.str("mynetworks"));
     EXPECT_EQ(s.str("smtpd_policy_service_default_action"), "451 4.3.5 Server configuration problem");
+    // A raw parameter keeps its run-time macros.
+    EXPECT_EQ(s.str("default_rbl_reply"), std::string(find_param("default_rbl_reply")->default_value));
 }
 
 TEST(MtaConfigTable, DifferencesAreFromTheTable) {
