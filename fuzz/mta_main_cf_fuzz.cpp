@@ -46,6 +46,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const ConfigError&) {
     }
     s.ignored_notes();
+    try {
+        s.check_values();
+    } catch (const ConfigError&) {
+    }
     std::string printed = s.print_non_default();
     Settings again(parse_main_cf(printed, "fuzz"), std::vector<std::string>{"policy-spf"});
     if (again.print_non_default().size() > printed.size()) std::abort();

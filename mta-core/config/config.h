@@ -95,6 +95,10 @@ enum class Support {
     ignored,      // meaningless here: accepted with one info line
 };
 
+// The syntax a value must have (postconf(5)); Settings::check_values
+// checks explicitly set values against it.
+enum class Kind { text, boolean, integer, time };
+
 struct ParamInfo {
     std::string_view name, default_value;
     Support support = Support::supported;
@@ -107,6 +111,8 @@ struct ParamInfo {
     // expands it later with its own macros ($rbl_code, $client_address...).
     // Settings::str returns it unexpanded.
     bool raw = false;
+    Kind kind = Kind::text;
+    char time_unit = 0;  // Kind::time: the unit of a bare number ('s', or 'd' for maximal_queue_lifetime...)
 };
 
 const ParamInfo* find_param(std::string_view name);
@@ -188,7 +194,9 @@ public:
     std::string origin(std::string_view name) const;
 
     long long integer(std::string_view name, long long min, long long max) const;
-    std::chrono::seconds time(std::string_view name, char default_unit = 's') const;
+    // default_unit 0: the table's unit for name (postconf(5): "5" in
+    // maximal_queue_lifetime is 5 days), else 's'.
+    std::chrono::seconds time(std::string_view name, char default_unit = 0) const;
     bool boolean(std::string_view name) const;
     std::vector<std::string> list(std::string_view name) const;
 
@@ -199,6 +207,11 @@ public:
     // naming all of them with hints. Unknown: returned as warnings, as Postfix
     // words them ("FILE: unused parameter: name=value").
     std::vector<std::string> validate() const;
+    // Checks that every explicitly set parameter expands, and that those of
+    // the table have the syntax of their Kind (yes/no, a number, a time), as
+    // Postfix's daemons check them when they read them. Throws one
+    // ConfigError naming each bad value with its file and line.
+    void check_values() const;
     // Info lines for explicitly set parameters mta-core ignores.
     std::vector<std::string> ignored_notes() const;
 

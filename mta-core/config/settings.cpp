@@ -430,6 +430,10 @@ long long Settings::integer(std::string_view name, long long min, long long max)
 }
 
 std::chrono::seconds Settings::time(std::string_view name, char default_unit) const {
+    if (default_unit == 0) {
+        const ParamInfo* p = find_param(name);
+        default_unit = p && p->time_unit ? p->time_unit : 's';
+    }
     std::string v = str(name);
     try {
         return parse_time(v, default_unit, "value");
@@ -478,6 +482,32 @@ std::vector<std::string> Settings::validate() const {
     for (const auto& [name, v] : overrides_) check(name, v, override_origin_, override_origin_);
     if (!errors.empty()) throw ConfigError(errors);
     return warnings;
+}
+
+void Settings::check_values() const {
+    std::string errors;
+    auto check = [&](const std::string& name) {
+        try {
+            const ParamInfo* p = find_param(name);
+            if (known(name) == Known::unknown || (p && p->support != Support::supported)) return;
+            str(name);
+            if (!p) return;
+            switch (p->kind) {
+                case Kind::boolean: boolean(name); break;
+                case Kind::integer:
+                    integer(name, std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max());
+                    break;
+                case Kind::time: time(name); break;
+                case Kind::text: break;
+            }
+        } catch (const ConfigError& e) {
+            if (!errors.empty()) errors += '\n';
+            errors += e.what();
+        }
+    };
+    for (const auto& [name, p] : main_.params) check(name);
+    for (const auto& [name, v] : overrides_) check(name);
+    if (!errors.empty()) throw ConfigError(errors);
 }
 
 std::vector<std::string> Settings::ignored_notes() const {

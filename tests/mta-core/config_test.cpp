@@ -470,6 +470,60 @@ TEST(MtaConfigExpand, ExponentialChainsAreBounded) {
 
 // ------------------------------------------------------------ typed values
 
+TEST(MtaConfigSettings, TimeUnitsFromTheTable) {
+    auto s = settings("maximal_queue_lifetime = 5\ndelay_warning_time = 4\nsmtpd_timeout = 30\n"
+                      "bounce_queue_lifetime = 2h\n");
+    EXPECT_EQ(s.time("maximal_queue_lifetime"), std::chrono::days(5));
+    EXPECT_EQ(s.time("delay_warning_time"), std::chrono::hours(4));
+    EXPECT_EQ(s.time("smtpd_timeout"), std::chrono::seconds(30));
+    EXPECT_EQ(s.time("bounce_queue_lifetime"), std::chrono::hours(2));
+    EXPECT_EQ(s.time("maximal_queue_lifetime", 's'), std::chrono::seconds(5));  // caller's unit wins
+    EXPECT_EQ(find_param("maximal_queue_lifetime")->kind, Kind::time);
+    EXPECT_EQ(find_param("smtpd_helo_required")->kind, Kind::boolean);
+    EXPECT_EQ(find_param("smtpd_per_request_deadline")->kind, Kind::boolean);
+    EXPECT_EQ(find_param("message_size_limit")->kind, Kind::integer);
+    EXPECT_EQ(find_param("smtpd_forbid_bare_newline")->kind, Kind::text);  // yes, no or normalize
+}
+
+TEST(MtaConfigSettings, EveryDefaultHasTheSyntaxOfItsKind) {
+    std::string text;
+    for (const auto& p : parameter_table())
+        if (p.support == Support::supported) text += std::string(p.name) + " = " + std::string(p.default_value) + "\n";
+    auto s = settings(text);
+    EXPECT_NO_THROW(s.check_values());
+    auto d = settings("");
+    for (const auto& p : parameter_table()) {
+        if (p.kind == Kind::time) {
+            EXPECT_NO_THROW(d.time(p.name)) << p.name;
+            EXPECT_NE(p.time_unit, 0) << p.name;
+        }
+        if (p.kind == Kind::boolean) {
+            EXPECT_NO_THROW(d.boolean(p.name)) << p.name;
+        }
+    }
+}
+
+TEST(MtaConfigSettings, CheckValuesNamesEveryBadValue) {
+    Settings ok(load_main_cf(data("classic/main.cf")), load_master_cf(data("classic/master.cf")));
+    EXPECT_NO_THROW(ok.check_values());
+    Settings debian(load_main_cf(data("debian/main.cf")), load_master_cf(data("debian/master.cf")));
+    EXPECT_NO_THROW(debian.check_values());
+    auto s = settings("smtpd_helo_required = maybe\nmessage_size_limit = 10M\nsmtpd_timeout = 5y\n"
+                      "smtpd_banner = ${oops\nunknown_x = ${also_oops\nreadme_directory = /usr/share/doc\n"
+                      "mua_r = ${bad\nsmtpd_client_restrictions = $mua_r\n");
+    std::string e = error_of([&] { s.check_values(); });
+    EXPECT_NE(e.find("main.cf, line 1: parameter smtpd_helo_required"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 2: parameter message_size_limit"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 3: parameter smtpd_timeout"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 4: parameter smtpd_banner"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 7: parameter mua_r"), std::string::npos) << e;
+    EXPECT_EQ(e.find("unknown_x"), std::string::npos) << e;         // unused: only warned about
+    EXPECT_EQ(e.find("readme_directory"), std::string::npos) << e;  // ignored
+    auto o = settings("").with_overrides({{"smtpd_tls_wrappermode", "sure"}}, "master.cf, line 9: service smtps");
+    EXPECT_NE(error_of([&] { o.check_values(); }).find("master.cf, line 9: service smtps: parameter smtpd_tls_wrappermode"),
+              std::string::npos);
+}
+
 TEST(MtaConfigSettings, TypedGettersAndErrors) {
     auto s = settings("smtpd_timeout = 5m\nsmtpd_recipient_limit = 1000\nbad_int = 12x\n"
                       "smtpd_helo_required = TRUE\ndisable_vrfy_command = maybe\nneg = -5\n"
