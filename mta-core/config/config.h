@@ -8,21 +8,24 @@
 // ${name?{text1}:{text2}} form of Postfix 3.0).
 //
 // Limits and known differences from Postfix:
-// - Relational macros (${{$a} <level {b} ? {x} : {y}}) are not evaluated:
-//   the few Postfix defaults written that way are stored as their value at
-//   compatibility_level 3.6 (see default_differences()).
+// - Relational macros (${{$a} <level {b} ? {x} : {y}}, ==, !=, <, <=, >,
+//   >=, and the *level forms) are evaluated, but mta-core has no
+//   compatibility_level: the few Postfix defaults written that way are
+//   stored as their value at level 3.6 (see default_differences()).
 // - Service-specific parameters (NAME_time_limit, ...) are accepted for every
 //   master.cf service, whatever its command; Postfix accepts each suffix only
 //   for the commands that read it.
 // - Input is the operator's own file, but it is still parsed without
-//   recursion on its text; macro expansion is bounded (loop detection and a
-//   nesting limit as mac_expand's).
+//   recursion on its text; macro expansion is bounded (loop detection, a
+//   nesting limit as mac_expand's, and a budget of expansions and output
+//   size, so "a = $b$b$b..." chains cannot take exponential time).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -88,8 +91,13 @@ std::vector<MasterEntry> load_master_cf(const std::string& path);
 enum class Support {
     supported,    // honoured with Postfix's meaning
     unsupported,  // Postfix has it, mta-core does not: an error with a hint
+                  // (unless set to its default, which asks for nothing: an info line)
     ignored,      // meaningless here: accepted with one info line
 };
+
+// The syntax a value must have (postconf(5)); Settings::check_values
+// checks explicitly set values against it.
+enum class Kind { text, boolean, integer, time };
 
 struct ParamInfo {
     std::string_view name, default_value;
@@ -99,6 +107,12 @@ struct ParamInfo {
     // mydomain, mynetworks, ...); the program supplies it with
     // Settings::set_computed_default. default_value is Postfix's fallback.
     bool computed = false;
+    // Never expanded when read (Postfix's raw parameters): the program
+    // expands it later with its own macros ($rbl_code, $client_address...).
+    // Settings::str returns it unexpanded.
+    bool raw = false;
+    Kind kind = Kind::text;
+    char time_unit = 0;  // Kind::time: the unit of a bare number ('s', or 'd' for maximal_queue_lifetime...)
 };
 
 const ParamInfo* find_param(std::string_view name);
@@ -180,7 +194,9 @@ public:
     std::string origin(std::string_view name) const;
 
     long long integer(std::string_view name, long long min, long long max) const;
-    std::chrono::seconds time(std::string_view name, char default_unit = 's') const;
+    // default_unit 0: the table's unit for name (postconf(5): "5" in
+    // maximal_queue_lifetime is 5 days), else 's'.
+    std::chrono::seconds time(std::string_view name, char default_unit = 0) const;
     bool boolean(std::string_view name) const;
     std::vector<std::string> list(std::string_view name) const;
 
@@ -191,6 +207,11 @@ public:
     // naming all of them with hints. Unknown: returned as warnings, as Postfix
     // words them ("FILE: unused parameter: name=value").
     std::vector<std::string> validate() const;
+    // Checks that every explicitly set parameter expands, and that those of
+    // the table have the syntax of their Kind (yes/no, a number, a time), as
+    // Postfix's daemons check them when they read them. Throws one
+    // ConfigError naming each bad value with its file and line.
+    void check_values() const;
     // Info lines for explicitly set parameters mta-core ignores.
     std::vector<std::string> ignored_notes() const;
 
@@ -207,15 +228,17 @@ private:
     const ServiceParam* service_param(std::string_view name) const;
     bool defined(std::string_view name) const;
     const std::string* explicit_value(std::string_view name) const;
-    void expand_into(std::string_view text, std::string& out, std::vector<std::string>& stack,
-                     int depth) const;
-    std::string lookup_expanded(std::string_view name, std::vector<std::string>& stack,
-                                int depth, bool& defined) const;
+    struct Expansion;  // the names being expanded and the work budget left
+    void expand_into(std::string_view text, std::string& out, Expansion& x, int depth) const;
+    std::string lookup_expanded(std::string_view name, Expansion& x, int depth, bool& defined) const;
+    bool relational(std::string_view body, std::size_t& pos, Expansion& x, int depth) const;
     std::string where(std::string_view name) const;
 
     MainCf main_;
     std::vector<std::string> services_;
-    std::vector<std::string> referenced_;  // $names seen in master.cf -o values
+    // $names used in main.cf values and master.cf -o values (the table's
+    // defaults are scanned once, statically).
+    std::set<std::string, std::less<>> referenced_;
     bool commands_known_ = false;          // built from MasterEntry: suffixes per command
     std::vector<std::pair<std::string, std::string>> service_commands_;
     std::map<std::string, std::string, std::less<>> overrides_;

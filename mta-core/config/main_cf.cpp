@@ -1,4 +1,6 @@
 // main.cf reader (postconf(5) syntax). See config.h.
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -11,7 +13,7 @@ namespace {
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError("open " + path + ": cannot read the file");
+    if (!in) throw ConfigError("open " + path + ": " + std::strerror(errno));
     std::ostringstream buf;
     buf << in.rdbuf();
     if (in.bad()) throw ConfigError("read " + path + ": I/O error");

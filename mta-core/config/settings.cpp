@@ -1,6 +1,7 @@
 // Effective settings and $name expansion (mac_expand(3)). See config.h.
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "config.h"
@@ -8,10 +9,19 @@
 
 namespace mta::config {
 
+struct Settings::Expansion {
+    std::vector<std::string> stack;
+    std::size_t lookups = 0;
+};
+
 namespace {
 
 // mac_expand(3) gives up after this many nested expansions.
 constexpr int max_nesting = 100;
+// Not in Postfix: a bound on the work of one expansion (macro lookups) and
+// on its result, against exponential chains such as a = $b$b, b = $c$c, ...
+constexpr std::size_t max_lookups = 100000;
+constexpr std::size_t max_output = 1 << 20;
 
 bool name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -19,7 +29,7 @@ bool name_char(char c) {
 
 // Names used as $name, $(name) or ${name...} in text (best effort: a
 // malformed reference ends the scan, the expander reports it).
-void collect_references(std::string_view text, std::vector<std::string>& out) {
+void collect_references(std::string_view text, std::set<std::string, std::less<>>& out) {
     for (std::size_t i = 0; i + 1 < text.size(); ++i) {
         if (text[i] != '$') continue;
         std::size_t j = i + 1;
@@ -30,7 +40,7 @@ void collect_references(std::string_view text, std::vector<std::string>& out) {
         if (text[j] == '{' || text[j] == '(') ++j;
         std::size_t start = j;
         while (j < text.size() && name_char(text[j])) ++j;
-        if (j > start) out.emplace_back(text.substr(start, j - start));
+        if (j > start) out.emplace(text.substr(start, j - start));
     }
 }
 
@@ -64,12 +74,34 @@ std::string collapse_spaces(std::string_view s) {
     return out;
 }
 
+// An unsupported parameter is refused unless it is set to Postfix's default
+// (Debian's "mailbox_command =", a reinjection service's "-o
+// content_filter="): that asks for nothing mta-core lacks.
+bool refused(const ParamInfo* p, std::string_view value) {
+    return p && p->support == Support::unsupported &&
+           collapse_spaces(value) != collapse_spaces(p->default_value);
+}
+
 }  // namespace
 
+// Names used as $name in the table's defaults (smtpd_per_record_deadline in
+// smtpd_per_request_deadline's, ...): Postfix counts them as known.
+static const std::set<std::string, std::less<>>& default_references() {
+    static const std::set<std::string, std::less<>> refs = [] {
+        std::set<std::string, std::less<>> r;
+        for (const auto& p : parameter_table()) collect_references(p.default_value, r);
+        return r;
+    }();
+    return refs;
+}
+
 Settings::Settings(MainCf main, std::vector<std::string> service_names)
-    : main_(std::move(main)), services_(std::move(service_names)) {}
+    : main_(std::move(main)), services_(std::move(service_names)) {
+    for (const auto& [n, p] : main_.params) collect_references(p.value, referenced_);
+}
 
 Settings::Settings(MainCf main, const std::vector<MasterEntry>& master) : main_(std::move(main)) {
+    for (const auto& [n, p] : main_.params) collect_references(p.value, referenced_);
     for (const auto& e : master) {
         services_.push_back(e.service);
         for (const auto& [n, v] : e.overrides) collect_references(v, referenced_);
@@ -87,10 +119,11 @@ Settings Settings::with_overrides(const std::vector<std::pair<std::string, std::
                 return detail::is_space(c) || c == '=';
             }))
             throw ConfigError(origin + ": bad -o parameter name: \"" + name + "\"");
-        if (const ParamInfo* p = find_param(name); p && p->support == Support::unsupported)
+        if (const ParamInfo* p = find_param(name); refused(p, value))
             throw ConfigError(origin + ": -o " + name + "=" + value +
                               ": parameter not supported by mta-core: " + std::string(p->hint));
         s.overrides_[name] = value;
+        collect_references(value, s.referenced_);
     }
     return s;
 }
@@ -165,10 +198,12 @@ bool Settings::defined(std::string_view name) const {
 }
 
 std::string Settings::str(std::string_view name) const {
-    std::vector<std::string> stack{std::string(name)};
+    if (const ParamInfo* p = find_param(name); p && p->raw) return raw(name);
+    Expansion x;
+    x.stack.emplace_back(name);
     std::string out;
     try {
-        expand_into(raw(name), out, stack, 0);
+        expand_into(raw(name), out, x, 0);
     } catch (const ConfigError& e) {
         throw ConfigError(where(name) + e.what());
     }
@@ -176,33 +211,34 @@ std::string Settings::str(std::string_view name) const {
 }
 
 std::string Settings::expand(std::string_view text) const {
-    std::vector<std::string> stack;
+    Expansion x;
     std::string out;
-    expand_into(text, out, stack, 0);
+    expand_into(text, out, x, 0);
     return out;
 }
 
-std::string Settings::lookup_expanded(std::string_view name, std::vector<std::string>& stack,
-                                      int depth, bool& is_defined) const {
+std::string Settings::lookup_expanded(std::string_view name, Expansion& x, int depth,
+                                      bool& is_defined) const {
+    if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
     is_defined = defined(name);
     if (!is_defined) return {};
-    if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
+    if (std::find(x.stack.begin(), x.stack.end(), name) != x.stack.end()) {
         std::string loop;
-        for (const auto& s : stack) loop += s + " -> ";
+        for (const auto& s : x.stack) loop += s + " -> ";
         throw ConfigError("macro expansion loop: " + loop + std::string(name));
     }
-    stack.emplace_back(name);
+    x.stack.emplace_back(name);
     std::string out;
-    expand_into(raw(name), out, stack, depth + 1);
-    stack.pop_back();
+    expand_into(raw(name), out, x, depth + 1);
+    x.stack.pop_back();
     return out;
 }
 
-void Settings::expand_into(std::string_view text, std::string& out, std::vector<std::string>& stack,
-                           int depth) const {
+void Settings::expand_into(std::string_view text, std::string& out, Expansion& x, int depth) const {
     if (depth > max_nesting) throw ConfigError("unreasonable macro call nesting");
     std::size_t i = 0;
     while (i < text.size()) {
+        if (out.size() > max_output) throw ConfigError("macro expansion result too long");
         char c = text[i];
         if (c != '$') {
             out += c;
@@ -220,7 +256,7 @@ void Settings::expand_into(std::string_view text, std::string& out, std::vector<
             std::size_t j = i + 1;
             while (j < text.size() && name_char(text[j])) ++j;
             bool d = false;
-            out += lookup_expanded(text.substr(i + 1, j - i - 1), stack, depth, d);
+            out += lookup_expanded(text.substr(i + 1, j - i - 1), x, depth, d);
             i = j;
             continue;
         }
@@ -231,59 +267,142 @@ void Settings::expand_into(std::string_view text, std::string& out, std::vector<
             throw ConfigError("truncated macro reference: \"" + std::string(text.substr(i)) + "\"");
         std::string_view body = text.substr(i + 2, close - i - 2);
         i = close + 1;
-        std::size_t j = 0;
-        while (j < body.size() && name_char(body[j])) ++j;
-        std::string_view name = body.substr(0, j);
-        if (name.empty())
-            throw ConfigError("empty macro name: \"" + std::string(text) + "\"");
-        bool d = false;
-        if (j == body.size()) {
-            out += lookup_expanded(name, stack, depth, d);
-            continue;
+        char op = '?';
+        bool cond = false;
+        std::string_view branches;
+        if (!body.empty() && body.front() == '{') {
+            // ${{text1} OP {text2} ? {then} : {else}} (Postfix 3.0).
+            std::size_t q = 0;
+            cond = relational(body, q, x, depth);
+            branches = body.substr(q);
+        } else {
+            std::size_t j = 0;
+            while (j < body.size() && name_char(body[j])) ++j;
+            std::string_view name = body.substr(0, j);
+            if (name.empty()) throw ConfigError("empty macro name: \"" + std::string(text) + "\"");
+            while (j < body.size() && detail::is_space(body[j])) ++j;
+            bool d = false;
+            if (j == body.size()) {
+                out += lookup_expanded(name, x, depth, d);
+                continue;
+            }
+            op = body[j];
+            if (op != '?' && op != ':')
+                throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
+            // As mac_expand: the test is on the looked-up (unexpanded) value,
+            // so ${a:x} with a = $empty_thing gives nothing.
+            if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
+            bool nonempty = defined(name) && !raw(name).empty();
+            cond = op == '?' ? nonempty : !nonempty;
+            branches = body.substr(j + 1);
         }
-        char op = body[j];
-        if (op != '?' && op != ':')
-            throw ConfigError("attribute name syntax error at: \"" + std::string(body) + "\"");
-        std::string_view rest = body.substr(j + 1);
-        std::string value = lookup_expanded(name, stack, depth, d);
-        bool nonempty = d && !value.empty();
-        // ${name?{text1}:{text2}} (Postfix 3.0): both branches braced.
-        std::string_view then_text = rest, else_text;
+        // "text", "{text}", or after '?' also "{text1}:{text2}" / "{text1}:text2".
+        std::string_view then_text = branches, else_text;
         bool two = false;
-        if (op == '?' && !rest.empty() && rest.front() == '{') {
-            std::size_t a = matching(rest, 0);
+        std::string_view lb = branches;
+        while (!lb.empty() && detail::is_space(lb.front())) lb.remove_prefix(1);
+        if (!lb.empty() && lb.front() == '{') {
+            std::size_t a = matching(lb, 0);
             if (a == std::string_view::npos)
                 throw ConfigError("truncated macro reference: \"" + std::string(body) + "\"");
-            then_text = rest.substr(1, a - 1);
-            std::string_view tail = detail::trim(rest.substr(a + 1));
+            then_text = lb.substr(1, a - 1);
+            std::string_view tail = detail::trim(lb.substr(a + 1));
             if (!tail.empty()) {
-                if (tail.front() != ':')
-                    throw ConfigError("macro syntax error after '}': \"" + std::string(body) + "\"");
+                if (op != '?' || tail.front() != ':')
+                    throw ConfigError("unexpected input after '}': \"" + std::string(body) + "\"");
                 tail = detail::trim(tail.substr(1));
                 if (!tail.empty() && tail.front() == '{') {
                     std::size_t b = matching(tail, 0);
                     if (b == std::string_view::npos || !detail::trim(tail.substr(b + 1)).empty())
-                        throw ConfigError("macro syntax error: \"" + std::string(body) + "\"");
+                        throw ConfigError("unexpected input after '}': \"" + std::string(body) + "\"");
                     tail = tail.substr(1, b - 1);
                 }
                 else_text = tail;
                 two = true;
             }
-        } else if (op == ':' && !rest.empty() && rest.front() == '{') {
-            std::size_t a = matching(rest, 0);
-            if (a != std::string_view::npos && detail::trim(rest.substr(a + 1)).empty())
-                then_text = rest.substr(1, a - 1);
         }
-        if (op == '?') {
-            if (nonempty) {
-                expand_into(then_text, out, stack, depth + 1);
-            } else if (two) {
-                expand_into(else_text, out, stack, depth + 1);
-            }
-        } else if (!nonempty) {
-            expand_into(then_text, out, stack, depth + 1);
+        if (cond) {
+            expand_into(then_text, out, x, depth + 1);
+        } else if (two) {
+            expand_into(else_text, out, x, depth + 1);
         }
     }
+}
+
+namespace {
+
+// "3.6" -> {3, 6, 0}; nullopt if not a compatibility level.
+std::optional<std::vector<long>> compat_level(std::string_view s) {
+    std::vector<long> parts;
+    for (const auto& p : detail::split_quoted(s, ".")) {
+        if (p.empty() || p.size() > 9 || p.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+        parts.push_back(std::stol(p));
+    }
+    if (parts.empty() || parts.size() > 3 || s.front() == '.' || s.back() == '.' ||
+        s.find("..") != std::string_view::npos)
+        return std::nullopt;
+    parts.resize(3, 0);
+    return parts;
+}
+
+std::optional<long long> decimal(std::string_view s) {
+    if (s.empty() || s.size() > 18) return std::nullopt;
+    std::size_t i = s.front() == '-' ? 1 : 0;
+    if (i == s.size() || s.find_first_not_of("0123456789", i) != std::string_view::npos) return std::nullopt;
+    return std::stoll(std::string(s));
+}
+
+}  // namespace
+
+bool Settings::relational(std::string_view body, std::size_t& pos, Expansion& x, int depth) const {
+    auto syntax = [&](std::string_view what) {
+        return ConfigError(std::string(what) + " in \"${" + std::string(body) + "}\"");
+    };
+    auto skip = [&] {
+        while (pos < body.size() && detail::is_space(body[pos])) ++pos;
+    };
+    auto operand = [&]() {
+        skip();
+        if (pos >= body.size() || body[pos] != '{') throw syntax("'{' expected");
+        std::size_t e = matching(body, pos);
+        if (e == std::string_view::npos) throw syntax("missing '}'");
+        std::string v;
+        expand_into(body.substr(pos + 1, e - pos - 1), v, x, depth + 1);
+        pos = e + 1;
+        return v;  // not trimmed: "{ 5}" is the string " 5", as in Postfix
+    };
+    std::string left = operand();
+    skip();
+    std::size_t start = pos;
+    while (pos < body.size() && std::string_view("=!<>").find(body[pos]) != std::string_view::npos) ++pos;
+    if (body.substr(pos, 5) == "level") pos += 5;
+    std::string_view opname = body.substr(start, pos - start);
+    if (opname.empty()) throw syntax("unknown operator");
+    std::string right = operand();
+    skip();
+    if (pos >= body.size() || body[pos] != '?') throw syntax("'?' expected");
+    ++pos;
+    bool level = opname.ends_with("level");
+    std::string_view cmp = level ? opname.substr(0, opname.size() - 5) : opname;
+    if (cmp != "==" && cmp != "!=" && cmp != "<" && cmp != "<=" && cmp != ">" && cmp != ">=")
+        throw syntax("unknown operator");
+    int order = 0;
+    if (level) {
+        auto a = compat_level(left), b = compat_level(right);
+        if (!a || !b) throw syntax("malformed compatibility level");
+        order = *a < *b ? -1 : (*a == *b ? 0 : 1);
+    } else if (auto a = decimal(left), b = decimal(right); a && b) {
+        order = *a < *b ? -1 : (*a == *b ? 0 : 1);  // both numbers: "2" == "02"
+    } else {
+        int c = left.compare(right);
+        order = c < 0 ? -1 : (c == 0 ? 0 : 1);
+    }
+    if (cmp == "==") return order == 0;
+    if (cmp == "!=") return order != 0;
+    if (cmp == "<") return order < 0;
+    if (cmp == "<=") return order <= 0;
+    if (cmp == ">") return order > 0;
+    return order >= 0;
 }
 
 long long Settings::integer(std::string_view name, long long min, long long max) const {
@@ -311,6 +430,10 @@ long long Settings::integer(std::string_view name, long long min, long long max)
 }
 
 std::chrono::seconds Settings::time(std::string_view name, char default_unit) const {
+    if (default_unit == 0) {
+        const ParamInfo* p = find_param(name);
+        default_unit = p && p->time_unit ? p->time_unit : 's';
+    }
     std::string v = str(name);
     try {
         return parse_time(v, default_unit, "value");
@@ -335,11 +458,7 @@ Settings::Known Settings::known(std::string_view name) const {
     if (service_param(name)) return Known::service;
     // Used as $name in a value of main.cf, a master.cf override, or a
     // built-in default (Postfix's "user-defined" parameters).
-    std::vector<std::string> refs = referenced_;
-    for (const auto& [n, p] : main_.params) collect_references(p.value, refs);
-    for (const auto& [n, v] : overrides_) collect_references(v, refs);
-    for (const auto& p : parameter_table()) collect_references(p.default_value, refs);
-    if (std::find(refs.begin(), refs.end(), name) != refs.end()) return Known::referenced;
+    if (referenced_.contains(name) || default_references().contains(name)) return Known::referenced;
     return Known::unknown;
 }
 
@@ -349,7 +468,7 @@ std::vector<std::string> Settings::validate() const {
     auto check = [&](const std::string& name, const std::string& value, const std::string& at,
                      const std::string& file) {
         const ParamInfo* p = find_param(name);
-        if (p && p->support == Support::unsupported) {
+        if (refused(p, value)) {
             if (!errors.empty()) errors += '\n';
             errors += at + ": parameter " + name + " is not supported by mta-core: " +
                       std::string(p->hint);
@@ -365,6 +484,32 @@ std::vector<std::string> Settings::validate() const {
     return warnings;
 }
 
+void Settings::check_values() const {
+    std::string errors;
+    auto check = [&](const std::string& name) {
+        try {
+            const ParamInfo* p = find_param(name);
+            if (known(name) == Known::unknown || (p && p->support != Support::supported)) return;
+            str(name);
+            if (!p) return;
+            switch (p->kind) {
+                case Kind::boolean: boolean(name); break;
+                case Kind::integer:
+                    integer(name, std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max());
+                    break;
+                case Kind::time: time(name); break;
+                case Kind::text: break;
+            }
+        } catch (const ConfigError& e) {
+            if (!errors.empty()) errors += '\n';
+            errors += e.what();
+        }
+    };
+    for (const auto& [name, p] : main_.params) check(name);
+    for (const auto& [name, v] : overrides_) check(name);
+    if (!errors.empty()) throw ConfigError(errors);
+}
+
 std::vector<std::string> Settings::ignored_notes() const {
     std::vector<std::string> notes;
     auto note = [&](const std::string& name, const std::string& at) {
@@ -372,9 +517,14 @@ std::vector<std::string> Settings::ignored_notes() const {
         if (p && p->support == Support::ignored)
             notes.push_back(at + ": parameter " + name + " is ignored by mta-core: " +
                             std::string(p->hint));
+        if (p && p->support == Support::unsupported)
+            notes.push_back(at + ": parameter " + name + " is set to its default, which mta-core "
+                                 "does not implement either: " + std::string(p->hint));
     };
-    for (const auto& [name, p] : main_.params) note(name, p.file + ", line " + std::to_string(p.line));
-    for (const auto& [name, v] : overrides_) note(name, override_origin_);
+    for (const auto& [name, p] : main_.params)
+        if (!refused(find_param(name), p.value)) note(name, p.file + ", line " + std::to_string(p.line));
+    for (const auto& [name, v] : overrides_)
+        if (!refused(find_param(name), v)) note(name, override_origin_);
     return notes;
 }
 

@@ -314,6 +314,19 @@ PatternLine parse_pattern_line(std::string_view text, const std::string& where) 
 
 // --------------------------------------------------------------- pcre
 
+// Keys come from SMTP clients: bound the backtracking an operator's pattern
+// can cost per lookup (PCRE2's default is 10 million steps). A lookup that
+// hits the limit counts as no match.
+pcre2_match_context* limits() {
+    static pcre2_match_context* ctx = [] {
+        pcre2_match_context* c = pcre2_match_context_create(nullptr);
+        pcre2_set_match_limit(c, 1000000);
+        pcre2_set_depth_limit(c, 10000);
+        return c;
+    }();
+    return ctx;
+}
+
 struct PcreCode {
     std::shared_ptr<pcre2_code> code;
     bool negate = false;
@@ -390,7 +403,7 @@ public:
                 pcre2_match_data_create_from_pattern(p.code.get(), nullptr), pcre2_match_data_free);
             if (!md) return std::nullopt;
             int rc = pcre2_match(p.code.get(), reinterpret_cast<PCRE2_SPTR>(k.data()), k.size(), 0, 0,
-                                 md.get(), nullptr);
+                                 md.get(), limits());
             bool matched = rc >= 0;  // errors (match limit) count as no match
             if (matched == p.negate) return std::nullopt;
             if (p.negate) return p.result.expand([](int) { return std::string(); });
@@ -645,7 +658,7 @@ std::shared_ptr<Table> open_table(std::string_view spec_in, Flavour flavour, con
     }
     if (type == "inline") {
         std::string inner;
-        if (!detail::strip_braces(name, inner))
+        if (!detail::strip_braces(name, inner) || config::split_list(inner).empty())
             throw ConfigError(spec + ": expected inline:{ name=value, ... }");
         auto t = std::make_shared<IndexedTable>(spec);
         for (auto& item : config::split_list(inner)) {
@@ -754,6 +767,59 @@ std::optional<std::string> lookup_client_address(const Table& table, std::string
         name = name.substr(0, cut);
     }
     return std::nullopt;
+}
+
+Maps open_maps(const std::vector<std::string>& specs, Flavour flavour, const std::string& config_dir) {
+    Maps maps;
+    for (const auto& spec : specs) maps.push_back(open_table(spec, flavour, config_dir));
+    return maps;
+}
+
+namespace {
+
+// Partial keys (derived from the address) are not given to pattern tables,
+// as maps_find with DICT_FLAG_FIXED skips them.
+std::optional<std::string> find_key(std::span<const std::shared_ptr<Table>> maps, std::string_view key,
+                                    bool partial) {
+    for (const auto& t : maps) {
+        if (partial && t->is_pattern()) continue;
+        if (auto v = t->lookup(key)) return v;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> maps_find(std::span<const std::shared_ptr<Table>> maps, std::string_view key) {
+    return find_key(maps, key, false);
+}
+
+std::optional<std::string> lookup_mail_addr(std::span<const std::shared_ptr<Table>> maps, std::string_view address,
+                                            std::string_view recipient_delimiter, bool local_domain,
+                                            std::string* extension) {
+    std::size_t at_sign = address.rfind('@');
+    std::string_view local = at_sign == std::string_view::npos ? address : address.substr(0, at_sign);
+    std::string_view domain_at = at_sign == std::string_view::npos ? std::string_view{} : address.substr(at_sign);
+    std::string_view bare_local = local;
+    if (!recipient_delimiter.empty() && local.size() > 1) {
+        std::size_t d = local.find_first_of(recipient_delimiter, 1);
+        if (d != std::string_view::npos) bare_local = local.substr(0, d);
+    }
+    bool has_ext = bare_local.size() != local.size();
+    auto found_bare = [&](std::optional<std::string> v) {
+        if (v && extension) *extension = std::string(local.substr(bare_local.size()));
+        return v;
+    };
+    if (auto v = find_key(maps, address, false)) return v;
+    if (has_ext)
+        if (auto v = find_key(maps, std::string(bare_local) + std::string(domain_at), true)) return found_bare(v);
+    if (at_sign == std::string_view::npos) return std::nullopt;
+    if (local_domain) {
+        if (auto v = find_key(maps, local, true)) return v;
+        if (has_ext)
+            if (auto v = find_key(maps, bare_local, true)) return found_bare(v);
+    }
+    return find_key(maps, domain_at, true);
 }
 
 }  // namespace mta::tables

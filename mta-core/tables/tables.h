@@ -16,10 +16,15 @@
 // ConfigError naming file:line, where Postfix logs a warning and skips the
 // line: a silently skipped access rule is a security bug. Duplicate keys in
 // indexed tables keep the first value with a warning, as postmap does.
+// cidr: an IPv4-mapped IPv6 address (::ffff:a.b.c.d), as key or rule, is
+// read as IPv4 (Postfix keeps it IPv6; its smtpd passes client addresses in
+// IPv4 form, as mta-core does). hash:, lmdb: and texthash: all read aliases(5)
+// syntax for Flavour::aliases (Postfix's texthash: reads only postmap syntax).
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,5 +75,26 @@ std::optional<std::string> lookup_domain(const Table& table, std::string_view do
 //   client address: 1.2.3.4, 1.2.3, 1.2, 1 (IPv6 by colon groups, from the
 //   right, as the address is written); pattern tables get the address.
 std::optional<std::string> lookup_client_address(const Table& table, std::string_view ip);
+
+// A *_maps parameter: the tables of a list ("hash:/a, pcre:/b"), in order.
+using Maps = std::vector<std::shared_ptr<Table>>;
+Maps open_maps(const std::vector<std::string>& specs, Flavour flavour, const std::string& config_dir);
+
+// maps_find(3): the first table in the list that has key.
+std::optional<std::string> maps_find(std::span<const std::shared_ptr<Table>> maps, std::string_view key);
+
+// mail_addr_find(3), the order Postfix uses for address-keyed *_maps
+// (virtual_alias_maps, virtual_mailbox_maps, relay_recipient_maps,
+// smtpd_sender_login_maps, ...): each key is tried in every table before
+// the next key. Keys: user+ext@domain, user@domain; then, when local_domain
+// (domain is $myorigin, in $mydestination, or an address of
+// $inet_interfaces/$proxy_interfaces: the caller decides), user+ext and
+// user; then @domain. Only the first key is given to pattern tables.
+// extension, if given, receives the stripped "+ext" when a key without it
+// matched.
+std::optional<std::string> lookup_mail_addr(std::span<const std::shared_ptr<Table>> maps,
+                                            std::string_view address,
+                                            std::string_view recipient_delimiter, bool local_domain,
+                                            std::string* extension = nullptr);
 
 }  // namespace mta::tables

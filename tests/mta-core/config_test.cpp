@@ -341,6 +341,8 @@ TEST(MtaConfigTable, IssueDefaults) {
     EXPECT_EQ(s.integer("message_size_limit", 0, 1LL << 40), 10240000);
     EXPECT_EQ(s.str("smtpd_client_event_limit_exceptions"), s.str("mynetworks"));
     EXPECT_EQ(s.str("smtpd_policy_service_default_action"), "451 4.3.5 Server configuration problem");
+    // A raw parameter keeps its run-time macros.
+    EXPECT_EQ(s.str("default_rbl_reply"), std::string(find_param("default_rbl_reply")->default_value));
 }
 
 TEST(MtaConfigTable, DifferencesAreFromTheTable) {
@@ -351,6 +353,12 @@ TEST(MtaConfigTable, DifferencesAreFromTheTable) {
         EXPECT_NE(p->default_value, d.postfix_37) << d.name;
         EXPECT_FALSE(d.reason.empty());
         EXPECT_TRUE(seen.insert(d.name).second) << d.name;
+        // Postfix's compatibility_level expressions, evaluated at 3.6, give our defaults.
+        if (d.reason == "compatibility_level 3.6 value") {
+            auto s = settings("myhostname = h.example\ncompatibility_level = 3.6\nexpr = " +
+                              std::string(d.postfix_37) + "\n");
+            EXPECT_EQ(s.str("expr"), s.expand(p->default_value)) << d.name;
+        }
     }
 }
 
@@ -392,6 +400,44 @@ TEST(MtaConfigExpand, MacExpandForms) {
     EXPECT_EQ(s.str("smtpd_timeout"), "300s");  // ${stress?{10}:{300}}s with no stress
 }
 
+TEST(MtaConfigExpand, SpacesAndRelationalOperators) {
+    auto s = settings("myhostname = h.example\nrelayhost =\nn = 10\n"
+                      "a = ${myhostname ? {a} : {b}}/${relayhost ?x}/${relayhost?{a}:b c}\n"
+                      "b = ${{$myhostname} == {h.example} ? {eq} : {ne}}/${{$n} < {9} ? {lt} : {ge}}\n"
+                      "c = ${{3.6} <level {3.10} ? {older}}/${{2} >=level {2.0.0}?{same}:{no}}\n"
+                      "d = ${{$n} != {10}?{x}}|\n"
+                      "e = ${{a} < {b} ? {x}}/${{10} < {9a} ? {lt} : {ge}}/${{2} == {02} ? {eq} : {ne}}/${{ 5} < {10}?{lt}}\n"
+                      "bad1 = ${relayhost:{x} y}\nbad2 = ${{x} <level {1} ? {x}}\nbad3 = ${{a} ~ {b} ? {x}}\n"
+                      "bad4 = ${{a} == {b} {x}}\nbad5 = ${myhostname?{a}b}\n");
+    EXPECT_EQ(s.str("a"), "a//b c");
+    EXPECT_EQ(s.str("b"), "eq/ge");
+    EXPECT_EQ(s.str("c"), "older/same");
+    EXPECT_EQ(s.str("d"), "|");
+    EXPECT_NE(error_of([&] { s.str("bad1"); }).find("unexpected input"), std::string::npos);
+    // Numbers compare as numbers, other text (" 5" included) as strings.
+    EXPECT_EQ(s.str("e"), "x/lt/eq/lt");
+    EXPECT_NE(error_of([&] { s.str("bad2"); }).find("malformed compatibility level"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad3"); }).find("unknown operator"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad4"); }).find("'?' expected"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.str("bad5"); }).find("unexpected input"), std::string::npos);
+    // Postfix's own default expressions, at compatibility level 3.6.
+    auto t = settings("compatibility_level = 3.6\n"
+                      "x = ${{$compatibility_level} <level {2} ? {subnet} : {host}}\n");
+    EXPECT_EQ(t.str("x"), "host");
+}
+
+TEST(MtaConfigExpand, ConditionsTestTheUnexpandedValue) {
+    // mac_expand tests the looked-up value before expanding it: u is
+    // "${relayhost}" (not empty) even though it expands to nothing.
+    auto s = settings("relayhost =\nu = ${relayhost}\na = ${u:fallback}/${u?set}\n"
+                      "b = ${{$relayhost x} == { x} ? {eq} : {ne}}\n");
+    EXPECT_EQ(s.str("u"), "");
+    EXPECT_EQ(s.str("a"), "/set");
+    EXPECT_EQ(s.str("b"), "eq");
+    // A condition on the parameter itself is not a loop.
+    EXPECT_EQ(settings("c = ${c?yes}\n").str("c"), "yes");
+}
+
 TEST(MtaConfigExpand, ErrorsAndLoops) {
     auto s = settings("myhostname = $mydomain\nmydomain = $myhostname\nself = a $self\n"
                       "x = end$\ny = ${foo\nz = ${a b}\nw = $-x\n");
@@ -415,7 +461,75 @@ TEST(MtaConfigExpand, DeepChainWithinLimitAndBeyond) {
     EXPECT_NE(error_of([&] { settings(deep).str("q0"); }).find("nesting"), std::string::npos);
 }
 
+TEST(MtaConfigExpand, ExponentialChainsAreBounded) {
+    // 20 levels of a = $b$b: 2^20 lookups or a megabyte of output, cut short.
+    std::string text;
+    for (int i = 0; i < 20; ++i)
+        text += "e" + std::to_string(i) + " = $e" + std::to_string(i + 1) + "$e" + std::to_string(i + 1) + "\n";
+    text += "e20 = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n";
+    EXPECT_NE(error_of([&] { settings(text).str("e0"); }).find("main.cf, line 1: parameter e0: "),
+              std::string::npos);
+    std::string empty;
+    for (int i = 0; i < 20; ++i)
+        empty += "z" + std::to_string(i) + " = $z" + std::to_string(i + 1) + "$z" + std::to_string(i + 1) + "\n";
+    EXPECT_NE(error_of([&] { settings(empty).str("z0"); }).find("too many macro expansions"), std::string::npos);
+}
+
 // ------------------------------------------------------------ typed values
+
+TEST(MtaConfigSettings, TimeUnitsFromTheTable) {
+    auto s = settings("maximal_queue_lifetime = 5\ndelay_warning_time = 4\nsmtpd_timeout = 30\n"
+                      "bounce_queue_lifetime = 2h\n");
+    EXPECT_EQ(s.time("maximal_queue_lifetime"), std::chrono::days(5));
+    EXPECT_EQ(s.time("delay_warning_time"), std::chrono::hours(4));
+    EXPECT_EQ(s.time("smtpd_timeout"), std::chrono::seconds(30));
+    EXPECT_EQ(s.time("bounce_queue_lifetime"), std::chrono::hours(2));
+    EXPECT_EQ(s.time("maximal_queue_lifetime", 's'), std::chrono::seconds(5));  // caller's unit wins
+    EXPECT_EQ(find_param("maximal_queue_lifetime")->kind, Kind::time);
+    EXPECT_EQ(find_param("smtpd_helo_required")->kind, Kind::boolean);
+    EXPECT_EQ(find_param("smtpd_per_request_deadline")->kind, Kind::boolean);
+    EXPECT_EQ(find_param("message_size_limit")->kind, Kind::integer);
+    EXPECT_EQ(find_param("smtpd_forbid_bare_newline")->kind, Kind::text);  // yes, no or normalize
+}
+
+TEST(MtaConfigSettings, EveryDefaultHasTheSyntaxOfItsKind) {
+    std::string text;
+    for (const auto& p : parameter_table())
+        if (p.support == Support::supported) text += std::string(p.name) + " = " + std::string(p.default_value) + "\n";
+    auto s = settings(text);
+    EXPECT_NO_THROW(s.check_values());
+    auto d = settings("");
+    for (const auto& p : parameter_table()) {
+        if (p.kind == Kind::time) {
+            EXPECT_NO_THROW(d.time(p.name)) << p.name;
+            EXPECT_NE(p.time_unit, 0) << p.name;
+        }
+        if (p.kind == Kind::boolean) {
+            EXPECT_NO_THROW(d.boolean(p.name)) << p.name;
+        }
+    }
+}
+
+TEST(MtaConfigSettings, CheckValuesNamesEveryBadValue) {
+    Settings ok(load_main_cf(data("classic/main.cf")), load_master_cf(data("classic/master.cf")));
+    EXPECT_NO_THROW(ok.check_values());
+    Settings debian(load_main_cf(data("debian/main.cf")), load_master_cf(data("debian/master.cf")));
+    EXPECT_NO_THROW(debian.check_values());
+    auto s = settings("smtpd_helo_required = maybe\nmessage_size_limit = 10M\nsmtpd_timeout = 5y\n"
+                      "smtpd_banner = ${oops\nunknown_x = ${also_oops\nreadme_directory = /usr/share/doc\n"
+                      "mua_r = ${bad\nsmtpd_client_restrictions = $mua_r\n");
+    std::string e = error_of([&] { s.check_values(); });
+    EXPECT_NE(e.find("main.cf, line 1: parameter smtpd_helo_required"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 2: parameter message_size_limit"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 3: parameter smtpd_timeout"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 4: parameter smtpd_banner"), std::string::npos) << e;
+    EXPECT_NE(e.find("main.cf, line 7: parameter mua_r"), std::string::npos) << e;
+    EXPECT_EQ(e.find("unknown_x"), std::string::npos) << e;         // unused: only warned about
+    EXPECT_EQ(e.find("readme_directory"), std::string::npos) << e;  // ignored
+    auto o = settings("").with_overrides({{"smtpd_tls_wrappermode", "sure"}}, "master.cf, line 9: service smtps");
+    EXPECT_NE(error_of([&] { o.check_values(); }).find("master.cf, line 9: service smtps: parameter smtpd_tls_wrappermode"),
+              std::string::npos);
+}
 
 TEST(MtaConfigSettings, TypedGettersAndErrors) {
     auto s = settings("smtpd_timeout = 5m\nsmtpd_recipient_limit = 1000\nbad_int = 12x\n"
@@ -515,6 +629,14 @@ TEST(MtaConfigValidate, UnsupportedIsAnErrorNamingAllWithHints) {
               std::string::npos)
         << e;
     EXPECT_NE(e.find("main.cf, line 3: parameter mailbox_command"), std::string::npos) << e;
+}
+
+TEST(MtaConfigValidate, UnsupportedSetToItsDefaultIsAccepted) {
+    auto s = settings("mailbox_command =\ncontent_filter =\nsmtpd_tls_ask_ccert = no\n");
+    EXPECT_TRUE(s.validate().empty());
+    EXPECT_EQ(s.ignored_notes().size(), 3u);
+    EXPECT_NO_THROW(s.with_overrides({{"content_filter", ""}, {"receive_override_options", ""}}));
+    EXPECT_THROW(s.with_overrides({{"receive_override_options", "no_address_mappings"}}), ConfigError);
 }
 
 TEST(MtaConfigValidate, UnknownWarnsReferencedIsUsed) {

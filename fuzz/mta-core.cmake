@@ -1,0 +1,27 @@
+# mta-core's configuration readers and lookup table parsers. Fuzz builds have
+# only the codecs, so each target compiles the Boost-free mta-core sources it
+# needs directly.
+set(mta_dir ${PROJECT_SOURCE_DIR}/mta-core)
+set(mta_config_sources ${mta_dir}/config/logical_lines.cpp ${mta_dir}/config/main_cf.cpp
+  ${mta_dir}/config/master_cf.cpp ${mta_dir}/config/list.cpp ${mta_dir}/config/params.cpp
+  ${mta_dir}/config/settings.cpp)
+
+# main.cf: parse, expand every parameter, validate, print as postconf -n.
+mp_add_fuzzer(fuzz_mta_main_cf SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_main_cf_fuzz.cpp ${mta_config_sources})
+target_include_directories(fuzz_mta_main_cf PRIVATE ${mta_dir})
+
+# master.cf: parse, then settings for every service.
+mp_add_fuzzer(fuzz_mta_master_cf SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_master_cf_fuzz.cpp ${mta_config_sources})
+target_include_directories(fuzz_mta_master_cf PRIVATE ${mta_dir})
+
+# Postfix list syntax: split_list, parse_group, split_nameval, parse_time.
+mp_add_fuzzer(fuzz_mta_list SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_list_fuzz.cpp ${mta_config_sources})
+target_include_directories(fuzz_mta_list PRIVATE ${mta_dir})
+
+# Table sources (texthash/aliases, pcre, regexp, cidr, inline) and lookups
+# in access(5) search order.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+mp_add_fuzzer(fuzz_mta_tables SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_tables_fuzz.cpp
+  ${mta_dir}/tables/tables.cpp ${mta_config_sources} LIBS PkgConfig::PCRE2)
+target_include_directories(fuzz_mta_tables PRIVATE ${mta_dir})
