@@ -228,7 +228,7 @@ TEST(KeyedHash, SipHashReferenceVector) {
 TEST(StoreKeys, ClearAndPrivate) {
     greylist::StoreKeys clear("gl", std::nullopt);
     greylist::Triplet t{"192.0.2.0/24", "", "bob@example.org"};
-    EXPECT_EQ(clear.triplet(t), "gl:t:{192.0.2.0/24}:<>/bob@example.org");
+    EXPECT_EQ(clear.triplet(t), "gl:t:{192.0.2.0/24}:2:<>/bob@example.org");
     EXPECT_EQ(clear.client("192.0.2.0/24"), "gl:c:{192.0.2.0/24}");
     // Hostile long addresses are hashed, not stored.
     greylist::Triplet big{"x", std::string(5000, 'a'), "r"};
