@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
+#include <map>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -165,4 +167,80 @@ TEST_F(DaemonTest, JsonDecisionLog) {
         }
     }
     EXPECT_TRUE(found);
+}
+
+namespace {
+
+// The inverse of log.h's scheme on a decoded value: \\ is one backslash,
+// \xNN the byte NN; everything else stands for itself.
+std::string unescape_log_value(const std::string& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '\\' && i + 1 < v.size() && v[i + 1] == '\\') {
+            out += '\\';
+            ++i;
+        } else if (v[i] == '\\' && i + 3 < v.size() && v[i + 1] == 'x') {
+            out += static_cast<char>(std::stoi(v.substr(i + 2, 2), nullptr, 16));
+            i += 3;
+        } else {
+            out += v[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_F(DaemonTest, JsonLogLinesAreValidJsonWhateverBytesTheRequestCarries) {
+    start("{}", {"--log-format", "json"});
+    PolicyConn c("127.0.0.1", port_);
+    std::mt19937 random(20261130);
+    // Every byte a request value may hold (the parser refuses NUL and CR; LF
+    // ends the line), many not UTF-8, in every logged attribute.
+    auto junk = [&] {
+        std::string s;
+        std::size_t n = 1 + random() % 24;
+        while (s.size() < n) {
+            char b = static_cast<char>(random() % 256);
+            if (b != '\0' && b != '\n' && b != '\r') s += b;
+        }
+        return s;
+    };
+    const std::vector<std::string> logged = {"queue_id", "protocol_state", "client_address",
+                                             "client_name", "sasl_username", "sender",
+                                             "recipient"};
+    const std::map<std::string, std::string> as_logged = {
+        {"protocol_state", "state"}, {"client_address", "client"}};
+    std::vector<std::map<std::string, std::string>> sent;
+    sent.push_back(rcpt_request({{"sender", "\xff\xfe\xc3\x28@x.example"},
+                                 {"recipient", "a\\x41\xe2\x80\xae@example.org"}}));
+    for (int i = 0; i < 300; ++i) {
+        auto r = rcpt_request();
+        for (const auto& k : logged) r[k] = junk();
+        sent.push_back(r);
+    }
+    for (const auto& r : sent) ASSERT_EQ(c.ask(r), "DUNNO");
+    std::vector<nlohmann::json> decisions;
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (decisions.size() < sent.size() && std::chrono::steady_clock::now() < until) {
+        decisions.clear();
+        std::istringstream lines(testsupport::read_file(dir_.file("log")));
+        std::string line;
+        while (std::getline(lines, line)) {
+            nlohmann::json j;
+            ASSERT_NO_THROW(j = nlohmann::json::parse(line)) << line;
+            if (j.value("msg", "") == "decision") decisions.push_back(j);
+        }
+        if (decisions.size() < sent.size()) std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(decisions.size(), sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        for (const auto& k : logged) {
+            auto it = as_logged.find(k);
+            std::string field = it == as_logged.end() ? k : it->second;
+            EXPECT_EQ(unescape_log_value(decisions[i][field].get<std::string>()), sent[i][k])
+                << "request " << i << " " << k;
+        }
+    }
+    EXPECT_EQ(decisions[0]["sender"], "\\xff\\xfe\\xc3(@x.example");
 }
