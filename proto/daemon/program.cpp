@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
+#include "net/stream_server.h"
 #include "policy/server.h"
 #include "proto/version.h"
 
@@ -192,6 +193,7 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         static_cast<std::size_t>(r.integer("max_connections", 1000, 1, 100000));
     c.server.idle_timeout = r.duration("idle_timeout", 330s, 1s, 86400s);
     c.server.decision_timeout = r.milliseconds("request_timeout_ms", 30000ms, 10ms, 3600000ms);
+    c.server.read_timeout = r.milliseconds("read_timeout_ms", 10000ms, 10ms, 3600000ms);
     c.server.log_decisions = r.boolean("log_decisions", true);
     std::string mode = r.string("unix_socket_mode", "0666");
     try {
@@ -245,6 +247,9 @@ int run(int argc, char** argv, Program& program) {
         return 0;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    // Every connection is a file: use all the hard limit allows (the
+    // servers clamp max_connections to what fits in it).
+    net::raise_file_limit();
 
     asio::io_context io(1);
     metrics::Registry registry;

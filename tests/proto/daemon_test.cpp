@@ -94,6 +94,48 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
     EXPECT_NE(nofile.output.find("cannot open"), std::string::npos);
 }
 
+TEST_F(DaemonTest, RaisesItsFileLimitToTheHardLimit) {
+    int port = testsupport::free_port();
+    Process p({"prlimit", "--nofile=256:4096", TEST_POLICYD, "--listen",
+               "inet:127.0.0.1:" + std::to_string(port)},
+              dir_.file("log"));
+    testsupport::wait_for_tcp("127.0.0.1", port);
+    std::string limits = testsupport::read_file("/proc/" + std::to_string(p.pid()) + "/limits");
+    std::istringstream lines(limits);
+    std::string line;
+    bool seen = false;
+    while (std::getline(lines, line)) {
+        if (!line.starts_with("Max open files")) continue;
+        seen = true;
+        std::istringstream fields(line.substr(std::string("Max open files").size()));
+        std::string soft, hard;
+        fields >> soft >> hard;
+        EXPECT_EQ(soft, "4096") << line;
+        EXPECT_EQ(hard, "4096") << line;
+    }
+    EXPECT_TRUE(seen) << limits;
+}
+
+TEST_F(DaemonTest, MaxConnectionsIsClampedToTheFileLimitAndAFullTableStillAnswers) {
+    dir_.write("config.json", R"({"max_connections": 1000})");
+    int port = testsupport::free_port();
+    Process p({"prlimit", "--nofile=200:200", TEST_POLICYD, "--config", dir_.file("config.json"),
+               "--listen", "inet:127.0.0.1:" + std::to_string(port)},
+              dir_.file("log"));
+    testsupport::wait_for_tcp("127.0.0.1", port);
+    EXPECT_TRUE(log_contains("max_connections 1000 does not fit in the file limit; using 100"));
+    // Three times what fits, idle, from one address: the daemon never runs
+    // out of files, and a new client is answered.
+    std::vector<std::unique_ptr<PolicyConn>> idle;
+    for (int i = 0; i < 300; ++i) idle.push_back(std::make_unique<PolicyConn>("127.0.0.1", port));
+    for (int i = 0; i < 20; ++i) {
+        PolicyConn fresh("127.0.0.1", port);
+        EXPECT_EQ(fresh.ask(rcpt_request(), 2s), "DUNNO") << i;
+    }
+    EXPECT_TRUE(p.running());
+    EXPECT_EQ(testsupport::read_file(dir_.file("log")).find("Too many open files"), std::string::npos);
+}
+
 TEST_F(DaemonTest, RunsWithNoConfigFile) {
     int port = testsupport::free_port();
     Process p({TEST_POLICYD, "--listen", "127.0.0.1:" + std::to_string(port)}, dir_.file("log"));

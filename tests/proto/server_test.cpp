@@ -176,18 +176,23 @@ TEST_F(ServerTest, IdleConnectionIsClosedAfterIdleTimeout) {
     EXPECT_GE(counter("policy_idle_timeouts_total"), 1u);
 }
 
-TEST_F(ServerTest, MaxConnectionsClosesTheExtraOnes) {
+TEST_F(ServerTest, MaxConnectionsOfBusyConnectionsClosesTheExtraOnes) {
     policy::ServerOptions o;
     o.max_connections = 5;
     start(o);
     std::vector<std::unique_ptr<PolicyConn>> conns;
     for (int i = 0; i < 5; ++i) {
         conns.push_back(std::make_unique<PolicyConn>("127.0.0.1", port_));
-        ASSERT_EQ(conns.back()->ask(rcpt_request()), "DUNNO");
+        conns.back()->send_raw("protocol_state=RCPT\ntest_delay_ms=1000\n\n");
     }
+    for (int i = 0; i < 1000 && registry_.gauge("policy_requests_in_flight", "").value() < 5; ++i)
+        std::this_thread::sleep_for(1ms);
+    // Every slot busy: nothing may be evicted, the new one is refused.
     PolicyConn extra("127.0.0.1", port_);
     EXPECT_TRUE(extra.closed_by_peer());
     EXPECT_EQ(counter("policy_connections_refused_total"), 1u);
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 0u);
+    for (auto& c : conns) EXPECT_EQ(c->read_reply(3s), "action=DUNNO\n\n");
     conns.pop_back();
     // A slot is free again once the server has seen the close.
     bool answered = false;
@@ -196,6 +201,92 @@ TEST_F(ServerTest, MaxConnectionsClosesTheExtraOnes) {
         answered = again.ask(rcpt_request(), 1s) == "DUNNO";
     }
     EXPECT_TRUE(answered);
+}
+
+TEST_F(ServerTest, FullTableClosesTheConnectionIdleLongestForANewOne) {
+    policy::ServerOptions o;
+    o.max_connections = 5;
+    start(o);
+    std::vector<std::unique_ptr<PolicyConn>> conns;
+    for (int i = 0; i < 5; ++i) {
+        conns.push_back(std::make_unique<PolicyConn>("127.0.0.1", port_));
+        ASSERT_EQ(conns.back()->ask(rcpt_request()), "DUNNO");
+    }
+    // The first one is idle longest: it goes, the new client is answered.
+    for (int round = 0; round < 20; ++round) {
+        auto fresh = std::make_unique<PolicyConn>("127.0.0.1", port_);
+        ASSERT_EQ(fresh->ask(rcpt_request(), 2s), "DUNNO") << round;
+        EXPECT_TRUE(conns.front()->closed_by_peer()) << round;
+        conns.erase(conns.begin());
+        conns.push_back(std::move(fresh));
+    }
+    for (auto& c : conns) EXPECT_EQ(c->ask(rcpt_request()), "DUNNO");
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 20u);
+    EXPECT_EQ(counter("policy_connections_refused_total"), 0u);
+}
+
+TEST_F(ServerTest, BusyConnectionsAreNeverEvictedAndPartialOnesOnlyWithNoIdleOne) {
+    policy::ServerOptions o;
+    o.max_connections = 3;
+    start(o);
+    PolicyConn idle("127.0.0.1", port_);
+    ASSERT_EQ(idle.ask(rcpt_request()), "DUNNO");
+    PolicyConn busy("127.0.0.1", port_);
+    PolicyConn partial("127.0.0.1", port_);
+    busy.send_raw("protocol_state=RCPT\ntest_delay_ms=1500\ntest_answer=OK\n\n");
+    partial.send_raw("protocol_state=RCPT\n");
+    for (int i = 0; i < 1000 && registry_.gauge("policy_requests_in_flight", "").value() < 1; ++i)
+        std::this_thread::sleep_for(1ms);
+    // Full: the idle one goes, not the busy or the partial one.
+    PolicyConn second("127.0.0.1", port_);
+    EXPECT_EQ(second.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(idle.closed_by_peer());
+    // Full again, `second` idle: it goes, not the partial request.
+    PolicyConn third("127.0.0.1", port_);
+    EXPECT_EQ(third.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(second.closed_by_peer());
+    // Busy and partial left besides `third`, now with a request partly sent:
+    // the oldest partial request goes, the busy one is answered.
+    third.send_raw("protocol_state=RCPT\n");
+    PolicyConn fourth("127.0.0.1", port_);
+    EXPECT_EQ(fourth.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(partial.closed_by_peer());
+    EXPECT_EQ(busy.read_reply(3s), "action=OK\n\n");
+    third.send_raw("\n");
+    EXPECT_EQ(third.read_reply(), "action=DUNNO\n\n");
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 3u);
+}
+
+TEST_F(ServerTest, ADrippedRequestIsClosedAtTheReadDeadline) {
+    policy::ServerOptions o;
+    o.read_timeout = 300ms;
+    o.idle_timeout = 30s;
+    start(o);
+    PolicyConn drip("127.0.0.1", port_);
+    PolicyConn healthy("127.0.0.1", port_);
+    auto started = std::chrono::steady_clock::now();
+    std::string request = "protocol_state=RCPT\nsender=a@example.org\nrecipient=b@example.org\n";
+    bool closed = false;
+    for (char ch : request) {
+        // One byte at a time, each well within any per-read timeout.
+        try {
+            drip.send_raw(std::string(1, ch));
+        } catch (const std::exception&) {
+            closed = true;
+            break;
+        }
+        if (drip.closed_by_peer(50ms)) {
+            closed = true;
+            break;
+        }
+    }
+    if (!closed) closed = drip.closed_by_peer(2s);
+    EXPECT_TRUE(closed);
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(counter("policy_read_timeouts_total"), 1u);
+    EXPECT_EQ(healthy.ask(rcpt_request()), "DUNNO");
 }
 
 TEST_F(ServerTest, DecisionTimeoutClosesWithoutReply) {
