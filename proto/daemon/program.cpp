@@ -69,7 +69,7 @@ struct Flags {
 
 void usage(const ProgramInfo& info, std::FILE* out) {
     std::string text = info.name + ": " + info.summary + "\n\nusage: " + info.name +
-                       " [--config FILE] [--listen ADDR]... [--milter ADDR]" +
+                       " [--config FILE] [--listen ADDR]..." +
                        (info.uses_redis ? " [--redis URL]" : "") +
                        "\n         [--metrics ADDR] [--log-format text|json] [--check-config]"
                        " [--version] [--help]";
@@ -77,8 +77,7 @@ void usage(const ProgramInfo& info, std::FILE* out) {
     text += "\n\n"
             "  --config FILE       JSON configuration (every key has a default)\n"
             "  --listen ADDR       inet:HOST:PORT, inet:[::1]:PORT or unix:/path (repeatable;\n"
-            "                      default " + info.default_listen + ")\n"
-            "  --milter ADDR       milter listener (inet: or unix:)\n";
+            "                      default " + info.default_listen + ")\n";
     if (info.uses_redis)
         text += "  --redis URL         redis://[:PASSWORD@]HOST:PORT[/DB] or unix:/path\n"
                 "                      (default redis://127.0.0.1:6379)\n";
@@ -146,7 +145,6 @@ std::string parse_flags(int argc, char** argv, Flags& f) {
 // Settings every program shares; flags override the file.
 struct Common {
     std::vector<net::Endpoint> listen;
-    std::optional<net::Endpoint> milter;
     std::optional<net::Endpoint> metrics;
     redis::Url redis_url;
     std::chrono::milliseconds redis_timeout{150};
@@ -169,8 +167,13 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         c.listen.clear();
         for (const auto& l : flags.listen) c.listen.push_back(endpoint_or_fail(r, "--listen", l));
     }
+    // Refused here, not at start, so --check-config and start-up agree.
     std::string milter = flags.milter.value_or(r.string("milter", ""));
-    if (!milter.empty()) c.milter = endpoint_or_fail(r, "milter", milter);
+    if (!milter.empty()) {
+        const std::string why = "the milter front end is not available in this build";
+        if (flags.milter) throw config::ConfigError("--milter: " + why);
+        r.fail("milter", why);
+    }
     std::string metrics = flags.metrics.value_or(r.string("metrics", ""));
     if (!metrics.empty()) c.metrics = endpoint_or_fail(r, "metrics", metrics);
     if (info.uses_redis) {
@@ -292,8 +295,6 @@ int run(int argc, char** argv, Program& program) {
     }
     log::set_format(current.common.log_format);
     if (command_mode) return program.command(flags.positional, rt);
-    if (current.common.milter)
-        log::fatal("--milter: the milter front end is not available in this build");
 
     std::shared_ptr<policy::Decider> decider = current.decider;
     program.commit();

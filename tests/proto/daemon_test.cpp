@@ -94,6 +94,11 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
     EXPECT_NE(nofile.output.find("cannot open"), std::string::npos);
 }
 
+TEST_F(DaemonTest, HelpAdvertisesNoMilter) {
+    auto h = run({TEST_POLICYD, "--help"});
+    EXPECT_EQ(h.output.find("milter"), std::string::npos) << h.output;
+}
+
 TEST_F(DaemonTest, RaisesItsFileLimitToTheHardLimit) {
     int port = testsupport::free_port();
     Process p({"prlimit", "--nofile=256:4096", TEST_POLICYD, "--listen",
