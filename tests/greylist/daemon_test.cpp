@@ -176,6 +176,16 @@ TEST_F(GreylistDaemonTest, TripletsWhoseJoinedAddressesAreEqualAreDistinct) {
     EXPECT_EQ(ask("q@x.example", "bob/z@example.org"), "DUNNO");
 }
 
+TEST_F(GreylistDaemonTest, CommandErrorNamesRedisOnce) {
+    auto r = testsupport::run({POLICYD_GREYLIST, "--redis", "redis://127.0.0.1:1", "show",
+                               "192.0.2.1", "a@example.org", "b@example.net"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(occurrences(r.output, "redis://127.0.0.1:1"), 1u) << r.output;
+    EXPECT_NE(r.output.find("policyd-greylist: redis://127.0.0.1:1: connect failed"),
+              std::string::npos)
+        << r.output;
+}
+
 TEST_F(GreylistDaemonTest, WhitelistsAndTheirReloadOnSighup) {
     dir_.write("clients", "# postgrey format\ntrusted.example\n198.51.100.0/24\n/^relay[0-9]+\\./\n");
     dir_.write("recipients", "postmaster@\nspamlovers.example\n");

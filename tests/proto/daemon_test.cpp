@@ -79,6 +79,7 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
              {R"({"answer": "MAYBE"})", "\"answer\""},
              {R"({"max_connections": 0})", "\"max_connections\""},
              {R"({"listen": "inet:nohost"})", "\"listen\""},
+             {R"({"listen": "tcp:foo"})", "\"listen\": \"tcp:foo\": unknown scheme \"tcp:\""},
              {R"({"log_format": "xml"})", "\"log_format\""},
              {R"({"unix_socket_mode": "999"})", "\"unix_socket_mode\""},
              {R"({"answer": )", "parse error"},
@@ -97,6 +98,14 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
 TEST_F(DaemonTest, HelpAdvertisesNoMilter) {
     auto h = run({TEST_POLICYD, "--help"});
     EXPECT_EQ(h.output.find("milter"), std::string::npos) << h.output;
+}
+
+TEST_F(DaemonTest, MalformedRequestWarningNamesTheClient) {
+    start("{}");
+    PolicyConn bad("127.0.0.1", port_);
+    bad.send_raw("garbage without equals\n\n");
+    EXPECT_TRUE(bad.closed_by_peer());
+    EXPECT_TRUE(log_contains("malformed request; closing the connection client=127.0.0.1:"));
 }
 
 TEST_F(DaemonTest, RaisesItsFileLimitToTheHardLimit) {

@@ -433,6 +433,13 @@ TEST_F(ServerTest, MetricsEndpointServesPrometheusText) {
     EXPECT_NE(res.output.find("policy_requests_total{action=\"DUNNO\"} 1"), std::string::npos)
         << res.output;
     EXPECT_NE(res.output.find("# TYPE policy_decision_seconds histogram"), std::string::npos);
+    // Bucket bounds in their shortest form, as Prometheus's clients print them.
+    for (std::string le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                           "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"})
+        EXPECT_NE(res.output.find("policy_decision_seconds_bucket{le=\"" + le + "\"}"),
+                  std::string::npos)
+            << le << "\n" << res.output;
+    EXPECT_EQ(res.output.find("0000000"), std::string::npos) << res.output;
     auto missing = testsupport::run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                      "http://127.0.0.1:" + std::to_string(mport) + "/other"});
     EXPECT_EQ(missing.output, "404");
