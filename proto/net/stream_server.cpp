@@ -129,7 +129,9 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
                                   "Connections closed because a request did not arrive whole "
                                   "within read_timeout")),
           evicted(r.counter(protocol.metric_prefix + "_connections_evicted_total",
-                            "Connections closed to make room for a new one at max_connections")) {
+                            "Connections closed to make room for a new one at max_connections")),
+          accept_errors(r.counter(protocol.metric_prefix + "_accept_errors_total",
+                                  "Failed accepts (EMFILE, ENFILE, ...), each followed by a pause")) {
         clamp();
     }
 
@@ -152,6 +154,7 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
     metrics::Counter& idle_closed;
     metrics::Counter& read_timeouts;
     metrics::Counter& evicted;
+    metrics::Counter& accept_errors;
 
     // max_connections as configured, or as many as the file limit allows.
     void clamp() {
@@ -249,6 +252,7 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
             auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
             if (ec) {
                 if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+                accept_errors.inc();
                 // EMFILE and friends (the clamp leaves room, but other parts
                 // of the process use files too): back off instead of spinning,
                 // the pending client stays in the listen queue meanwhile.

@@ -15,7 +15,11 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #include <charconv>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -247,7 +251,10 @@ TEST_F(ServerTest, BusyConnectionsAreNeverEvictedAndPartialOnesOnlyWithNoIdleOne
     EXPECT_TRUE(second.closed_by_peer());
     // Busy and partial left besides `third`, now with a request partly sent:
     // the oldest partial request goes, the busy one is answered.
-    third.send_raw("protocol_state=RCPT\n");
+    // (The partial request follows a whole one in the same write: once its
+    // answer is back, the server holds the rest as the next, partial, one.)
+    third.send_raw("protocol_state=RCPT\n\nprotocol_state=RCPT\n");
+    EXPECT_EQ(third.read_reply(), "action=DUNNO\n\n");
     PolicyConn fourth("127.0.0.1", port_);
     EXPECT_EQ(fourth.ask(rcpt_request()), "DUNNO");
     EXPECT_TRUE(partial.closed_by_peer());
@@ -287,6 +294,67 @@ TEST_F(ServerTest, ADrippedRequestIsClosedAtTheReadDeadline) {
     EXPECT_LT(took, 3s);
     EXPECT_EQ(counter("policy_read_timeouts_total"), 1u);
     EXPECT_EQ(healthy.ask(rcpt_request()), "DUNNO");
+}
+
+TEST_F(ServerTest, OutOfFilesTheListenersPauseInsteadOfSpinningAndRecover) {
+    start();
+    int mport = testsupport::free_port();
+    std::unique_ptr<metrics::MetricsServer> ms;
+    on_io([&] {
+        ms = std::make_unique<metrics::MetricsServer>(
+            io_, *net::parse_endpoint("inet:127.0.0.1:" + std::to_string(mport)).endpoint, registry_);
+    });
+    // Clients in another process (it raises its own file limit back):
+    // policy requests and metrics scrapes, each waiting for its answer.
+    const std::string script = R"(
+import resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+port, mport = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", port)); s.settimeout(30)
+    s.sendall(b"protocol_state=RCPT\n\n"); conns.append((s, b"action=DUNNO\n\n"))
+    m = socket.create_connection(("127.0.0.1", mport)); m.settimeout(30)
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); conns.append((m, b"HTTP/1.1 200"))
+answered = 0
+for s, want in conns:
+    got = b""
+    while len(got) < len(want):
+        b = s.recv(4096)
+        if not b: break
+        got += b
+    answered += got.startswith(want)
+print("answered", answered)
+sys.exit(0 if answered == len(conns) else 1)
+)";
+    rlimit normal{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &normal), 0);
+    std::size_t in_use = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++in_use;
+    rlimit low = normal;
+    low.rlim_cur = in_use + 4;  // a few accepts succeed, then EMFILE
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    testsupport::Process clients({"/usr/bin/python3", "-c", script, std::to_string(port_),
+                                  std::to_string(mport)});
+    // Both listeners now have connections they cannot accept.
+    for (int i = 0; i < 5000 && counter("policy_accept_errors_total") == 0; ++i)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_GT(counter("policy_accept_errors_total"), 0u);
+    auto cpu = [] {
+        rusage u{};
+        ::getrusage(RUSAGE_SELF, &u);
+        return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+               std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    };
+    auto before = cpu();
+    std::this_thread::sleep_for(500ms);  // a measuring window, not a wait for an event
+    auto used = cpu() - before;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &normal), 0);
+    EXPECT_LT(used, 150ms) << "the process spun while out of files";
+    int status = clients.wait(30s);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    on_io([&] { ms.reset(); });
 }
 
 TEST_F(ServerTest, DecisionTimeoutClosesWithoutReply) {
