@@ -61,13 +61,17 @@ answers() {  # a policy request to 127.0.0.1:PORT in the namespace gets an actio
   in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/$0 && printf "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=127.0.0.1\nsender=a@example.org\nrecipient=b@example.org\n\n" >&3 && head -c 7 <&3 | grep -q "action="' "$1"
 }
 lmtp_greets() { in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/24 && head -c 3 <&3 | grep -q 220'; }
-reloads() { grep -c "configuration reloaded" "$tmp/state/log/$1.log" 2>/dev/null || true; }
+reloaded() {  # DAEMON has logged at least N reloads
+  local n
+  n=$(grep -c "configuration reloaded" "$tmp/state/log/$1.log" 2>/dev/null || true)
+  [[ ${n:-0} -ge $2 ]]
+}
 
 daemons=(policyd-spf policyd-ratelimit policyd-greylist delivery-maildir)
 for round in 1 2; do
   kill -HUP "$pid"
   for d in "${daemons[@]}"; do
-    until_true test "$(reloads "$d")" -ge "$round" || fail "$d did not reload (SIGHUP $round)"
+    until_true reloaded "$d" "$round" || fail "$d did not reload (SIGHUP $round)"
   done
   kill -0 "$pid" 2>/dev/null || fail "run-local.sh exited after SIGHUP $round"
   for port in 10034 10032 10023; do answers "$port" || fail "nothing answers on $port after SIGHUP $round"; done
