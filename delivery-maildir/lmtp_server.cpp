@@ -179,7 +179,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
             c->idle(options.idle_timeout);
             auto [ec, n] = co_await c->socket.async_read_some(asio::buffer(*buf), use_nothrow);
             if (ec) co_return 0;
-            c->since = SteadyClock::now();  // eviction picks the one idle longest
+            c->touch();  // eviction picks the one idle longest
             co_return n;
         };
         // A transaction runs from an accepted MAIL to RSET or the replies

@@ -26,19 +26,49 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
+// The connection table, kept in order of `since`: every connection that
+// changes its `since` moves to the end, so the front holds the connection
+// idle longest and eviction looks at a few entries, not at all of them.
+// `live` counts the entries not closed yet (a closed one stays until its
+// coroutine has run down).
+class StreamTable {
+public:
+    using List = std::list<std::shared_ptr<StreamConnection>>;
+    List list;
+    std::size_t live = 0;
+
+    void add(const std::shared_ptr<StreamConnection>& c) {
+        c->slot = list.insert(list.end(), c);
+        c->table = this;
+        ++live;
+    }
+    void remove(StreamConnection& c) {
+        if (!c.closed) --live;
+        c.table = nullptr;
+        list.erase(c.slot);
+    }
+    void moved(StreamConnection& c) { list.splice(list.end(), list, c.slot); }
+    void closing(StreamConnection&) { --live; }
+};
+
 StreamConnection::StreamConnection(StreamProtocol::socket s)
     : socket(std::move(s)), watchdog(socket.get_executor()) {}
 
+void StreamConnection::touch() {
+    since = Clock::now();
+    if (table) table->moved(*this);
+}
+
 void StreamConnection::idle(std::chrono::milliseconds idle_timeout) {
     partial = false;
-    since = Clock::now();
+    touch();
     deadline = since + idle_timeout;
 }
 
 void StreamConnection::request_begun(std::chrono::milliseconds read_timeout) {
     if (partial) return;
     partial = true;
-    since = Clock::now();
+    touch();
     deadline = since + read_timeout;
 }
 
@@ -103,6 +133,7 @@ std::size_t connections_that_fit() {
 
 void StreamConnection::close() {
     if (closed) return;
+    if (table) table->closing(*this);
     closed = true;
     boost::system::error_code ignored;
     socket.shutdown(StreamProtocol::socket::shutdown_both, ignored);
@@ -111,7 +142,6 @@ void StreamConnection::close() {
 }
 
 struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
-    using Connections = std::list<std::shared_ptr<StreamConnection>>;
 
     Impl(asio::io_context& io, StreamServerOptions o, metrics::Registry& r, StreamServerProtocol p)
         : io(io),
@@ -139,7 +169,8 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
     StreamServerOptions options;
     StreamServerProtocol protocol;
     std::vector<std::unique_ptr<Acceptor>> acceptors;
-    Connections connections;
+    StreamTable table;
+    StreamTable::List& connections = table.list;
     bool draining = false;
     std::function<void()> on_drained;
     std::unique_ptr<asio::steady_timer> drain_timer;
@@ -217,20 +248,22 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
                          ") reached and every connection busy; closing new connections");
     }
 
-    // Count the live connections, and close the one that matters least if
-    // they fill the table (see the header). False if none could go.
+    // If the live connections fill the table, close the one that matters
+    // least (see the header). False if none could go.
     bool make_room() {
-        std::size_t live = 0;
+        if (table.live < max_connections) return true;
+        // In order of `since`: the first idle one is the one idle longest,
+        // the first partial one began its request earliest.
         StreamConnection* idle = nullptr;
         StreamConnection* partial = nullptr;
         for (auto& c : connections) {
-            if (c->closed) continue;  // its coroutine has yet to run down
-            ++live;
-            if (c->busy || c->in_transaction) continue;
-            auto& pick = c->partial ? partial : idle;
-            if (!pick || c->since < pick->since) pick = c.get();
+            if (c->closed || c->busy || c->in_transaction) continue;
+            if (!c->partial) {
+                idle = c.get();
+                break;
+            }
+            if (!partial) partial = c.get();
         }
-        if (live < max_connections) return true;
         StreamConnection* victim = idle ? idle : partial;
         if (!victim) return false;
         evicted.inc();
@@ -273,15 +306,15 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
             auto c = std::make_shared<StreamConnection>(std::move(socket));
             c->peer = peer_of(c->socket);
             c->idle(options.idle_timeout);
-            connections.push_front(c);
+            table.add(c);
             accepted.inc();
             open.inc();
             asio::co_spawn(io, watch(c), asio::detached);
-            asio::co_spawn(io, serve(c, connections.begin()), asio::detached);
+            asio::co_spawn(io, serve(c), asio::detached);
         }
     }
 
-    asio::awaitable<void> serve(std::shared_ptr<StreamConnection> c, Connections::iterator where) {
+    asio::awaitable<void> serve(std::shared_ptr<StreamConnection> c) {
         auto self = shared_from_this();
         try {
             co_await protocol.serve(c);
@@ -290,7 +323,7 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
                        {{"protocol", protocol.name}, {"error", e.what()}});
         }
         c->close();
-        connections.erase(where);
+        table.remove(*c);
         open.dec();
         if (draining && connections.empty()) finish_drain();
     }

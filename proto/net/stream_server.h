@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,8 @@ class Registry;
 
 namespace proto::net {
 
+class StreamTable;  // a server's connections, in eviction order (stream_server.cpp)
+
 struct StreamConnection {
     using Clock = std::chrono::steady_clock;
     explicit StreamConnection(StreamProtocol::socket s);
@@ -49,6 +52,9 @@ struct StreamConnection {
     // ... the first bytes of one arrived (the read deadline applies, counted
     // from the first byte: later bytes do not move it).
     void request_begun(std::chrono::milliseconds read_timeout);
+    // Input arrived: `since` is now, and the connection goes to the end of
+    // the eviction order.
+    void touch();
 
     StreamProtocol::socket socket;
     boost::asio::steady_timer watchdog;
@@ -67,6 +73,10 @@ struct StreamConnection {
     // drain lets the protocol finish it.
     bool in_transaction = false;
     bool closed = false;
+
+    // Set by the server while the connection is in its table.
+    StreamTable* table = nullptr;
+    std::list<std::shared_ptr<StreamConnection>>::iterator slot;
 };
 
 struct StreamServerOptions {
