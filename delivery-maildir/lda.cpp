@@ -225,11 +225,14 @@ int lda_main(int argc, char** argv) {
         int code = to_exit_code(outcome.status);
         if (outcome.status != Status::delivered) {
             auto reply = to_reply(outcome);
-            // Postfix puts this line into the bounce or defer reason.
+            // Postfix puts this line into the bounce or defer reason: the
+            // recipient, then the reply; the detail once, unless the reply
+            // already ends with it.
+            bool detail_shown = outcome.detail.empty() || reply.text.ends_with(outcome.detail);
             std::fprintf(stderr, "delivery-maildir: %.*s %s: %s%s%s\n",
                          static_cast<int>(reply.enhanced.size()), reply.enhanced.data(),
-                         reply.text.c_str(), rcpt_text.c_str(), outcome.detail.empty() ? "" : ": ",
-                         outcome.detail.c_str());
+                         rcpt_text.c_str(), reply.text.c_str(), detail_shown ? "" : " (",
+                         detail_shown ? "" : (outcome.detail + ")").c_str());
         }
         if (rank(code) > rank(worst)) worst = code;
     }

@@ -108,7 +108,8 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
     // Deliveries in progress are never timed out: their fsyncs finish, and
     // the idle timeout applies again once the replies are sent.
     static proto::net::StreamServerOptions stream_options(const proto::policy::ServerOptions& o) {
-        return {o.max_connections, o.idle_timeout, std::chrono::milliseconds(0), o.unix_mode};
+        return {o.max_connections, o.idle_timeout, std::chrono::milliseconds(0), o.unix_mode,
+                o.read_timeout};
     }
 
     void start() {
@@ -118,6 +119,9 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         protocol.name = "LMTP";
         // Tell the client to come back rather than leaving it guessing.
         protocol.refusal = reply_text(421, "4.3.2", "Too many connections, try again later");
+        // RFC 5321 3.8: a server may close with 421 at any time.
+        protocol.eviction_notice = reply_text(421, "4.3.2", "Too many connections, closing an idle one");
+        protocol.shutdown_notice = reply_text(421, "4.3.2", "Service shutting down, try again later");
         protocol.serve = [weak](std::shared_ptr<StreamConnection> c) {
             return serve(weak.lock(), std::move(c));
         };
@@ -172,13 +176,17 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         // (RFC 2920: a pipelined group gets its replies together).
         auto read_more = [&]() -> asio::awaitable<std::size_t> {
             if (!co_await flush()) co_return 0;
-            c->deadline = SteadyClock::now() + options.idle_timeout;
+            c->idle(options.idle_timeout);
             auto [ec, n] = co_await c->socket.async_read_some(asio::buffer(*buf), use_nothrow);
             if (ec) co_return 0;
+            c->touch();  // eviction picks the one idle longest
             co_return n;
         };
+        // A transaction runs from an accepted MAIL to RSET or the replies
+        // after DATA: never evicted, and a drain lets it finish.
         auto reset = [&] {
             have_mail = false;
+            c->in_transaction = false;
             sender.clear();
             rcpts.clear();
         };
@@ -192,7 +200,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
         };
 
         out = reply_text(220, "", state->settings.hostname + " LMTP ready");
-        while (!c->closed && !quit && !streams->draining()) {
+        while (!c->closed && !quit && !(streams->draining() && !c->in_transaction)) {
             auto fed = reader.feed(in);
             in.erase(0, fed.consumed);
             if (fed.status == smtp::CommandReader::Status::need_more) {
@@ -252,6 +260,7 @@ struct LmtpServer::Impl : std::enable_shared_from_this<LmtpServer::Impl> {
                     }
                     if (!ok) break;
                     have_mail = true;
+                    c->in_transaction = true;
                     sender = cmd.path.to_string();
                     out += reply_text(250, "2.1.0", "Sender OK");
                     break;
@@ -415,8 +424,9 @@ void LmtpServer::update_options(const proto::policy::ServerOptions& options) {
     impl_->streams->update_options(Impl::stream_options(options));
 }
 
-// Connections waiting for a command close now; those with a delivery in
-// flight answer it (and 421), then close.
+// Connections outside a transaction get 421 and close now; a transaction in
+// progress (even mid-DATA) is read to its end, delivered and answered, then
+// 421 and close; one still unfinished at the timeout gets 421 and is closed.
 void LmtpServer::drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) {
     impl_->streams->drain(timeout, std::move(on_drained));
 }

@@ -12,6 +12,10 @@
 // Limits: command lines 512 octets, message_size_limit (content beyond it is
 // read and dropped, then 552), max_recipients per transaction, idle_timeout
 // per read, max_errors protocol errors per session (then 421 and close).
+// A full connection table closes the connection idle longest with 421; a
+// connection in a mail transaction is never evicted (net/stream_server.h).
+// SIGTERM drains: no new connections, every transaction in progress is
+// finished and answered within drain_timeout_ms, then 421 and close.
 #pragma once
 
 #include <chrono>

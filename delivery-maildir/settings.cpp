@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 const std::vector<std::string>& daemon_keys() {
     static const std::vector<std::string> keys = {
         "listen", "milter", "metrics", "redis", "redis_timeout_ms", "log_format",
-        "max_connections", "idle_timeout", "request_timeout_ms", "log_decisions",
+        "max_connections", "idle_timeout", "request_timeout_ms", "read_timeout_ms", "log_decisions",
         "unix_socket_mode", "drain_timeout_ms", "user"};
     return keys;
 }

@@ -49,7 +49,8 @@ done
 # The Postfix snippet with this run's paths (see "Behind Postfix" in README.md).
 sed "s#/etc/mailpolicy/vmailbox#$state/etc/vmailbox#g" "$root/deploy/postfix/main.cf" >"$state/etc/postfix-main.cf"
 
-pids=()
+pids=()     # every service, Redis included, in start order
+daemons=()  # the ones that reload on SIGHUP
 stop_all() {
   trap - INT TERM EXIT
   echo "run-local: stopping" >&2
@@ -58,7 +59,7 @@ stop_all() {
 }
 trap stop_all EXIT
 trap 'stop_all; exit 0' INT TERM
-trap 'for p in "${pids[@]}"; do kill -HUP "$p" 2>/dev/null || true; done' HUP
+trap 'for p in "${daemons[@]}"; do kill -HUP "$p" 2>/dev/null || true; done' HUP
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -85,6 +86,7 @@ start() {
   local name=$1 port=$2
   "$build/$name/$name" --config "$state/etc/$name.json" 2>>"$state/log/$name.log" &
   pids+=($!)
+  daemons+=($!)
   wait_port "$port"
   echo "run-local: $name on 127.0.0.1:$port (log $state/log/$name.log)" >&2
 }
@@ -93,8 +95,16 @@ start policyd-ratelimit 10032
 start policyd-greylist 10023
 start delivery-maildir 24
 
-echo "run-local: ready; Ctrl-C stops. Postfix snippet: $state/etc/postfix-main.cf; mail: $state/mail/" >&2
+echo "run-local: ready; Ctrl-C stops, kill -HUP $$ reloads. Postfix snippet: $state/etc/postfix-main.cf; mail: $state/mail/" >&2
 # Any child dying ends the run, so a broken service is never silently missing.
-wait -n "${pids[@]}"
-echo "run-local: a service exited; see $state/log/" >&2
+# A trapped signal (SIGHUP) also ends `wait -n`, with a status above 128,
+# while every service still runs: then wait again.
+while :; do
+  status=0
+  wait -n "${pids[@]}" || status=$?
+  running=1
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || running=0; done
+  [[ $running = 1 ]] || break
+done
+echo "run-local: a service exited (status $status); see $state/log/" >&2
 exit 1

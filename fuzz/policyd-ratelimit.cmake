@@ -3,6 +3,5 @@
 # because a fuzz build has only the codecs.
 mp_add_fuzzer(fuzz_ratelimit_overrides
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/ratelimit_overrides_fuzz.cpp
-          ${PROJECT_SOURCE_DIR}/policyd-ratelimit/rule.cpp
-          ${PROJECT_SOURCE_DIR}/policyd-ratelimit/bucket_key.cpp)
+          ${PROJECT_SOURCE_DIR}/policyd-ratelimit/rule.cpp)
 target_include_directories(fuzz_ratelimit_overrides PRIVATE ${PROJECT_SOURCE_DIR}/policyd-ratelimit)

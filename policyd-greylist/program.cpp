@@ -110,7 +110,7 @@ int GreylistProgram::run_command(const std::vector<std::string>& args, proto::da
     try {
         auto call = [&](const std::vector<std::string>& command) {
             Reply r = proto::redis::command_sync(rt.redis_url, command);
-            if (r.is_error()) throw std::runtime_error("redis: " + r.str);
+            if (r.is_error()) throw std::runtime_error(rt.redis_url.to_string() + ": " + r.str);
             return r;
         };
         if (verb == "delete") {
@@ -174,7 +174,8 @@ int GreylistProgram::run_command(const std::vector<std::string>& args, proto::da
         out << "expires in: " << ttl_text(ttl) << "\n";
         return 0;
     } catch (const std::exception& e) {
-        err << "policyd-greylist: " << rt.redis_url.to_string() << ": " << e.what() << "\n";
+        // Errors of the Redis client name the server already.
+        err << "policyd-greylist: " << e.what() << "\n";
         return 2;
     }
 }

@@ -115,7 +115,14 @@ std::string StoreKeys::triplet(const Triplet& t) const {
         both += t.recipient;
         key += privacy_->hex(both);
     } else {
-        append_address(key, t.sender);
+        // Length-prefixed, so no address can move the boundary: "/" and ":"
+        // may occur in local parts, and ("q@x.example/bob", "z@example.org")
+        // must not share a key with ("q@x.example", "bob/z@example.org").
+        std::string sender;
+        append_address(sender, t.sender);
+        key += std::to_string(sender.size());
+        key += ':';
+        key += sender;
         key += '/';
         append_address(key, t.recipient);
     }

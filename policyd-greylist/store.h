@@ -4,15 +4,23 @@
 // auto-whitelisted and records it in the same step.
 //
 // Key layout (StoreKeys) is shared by the store and the operator commands:
-//   PREFIX:t:{CLIENT}:SENDER/RECIPIENT   triplet, integer value:
+//   PREFIX:t:{CLIENT}:N:SENDER/RECIPIENT triplet, integer value:
 //        > 0  first seen (seconds), waiting for a retry; TTL retry_window
 //        < 0  minus last seen, passed; TTL max_age, refreshed on each sight
 //   PREFIX:c:{CLIENT}                    client hash: n = counted successful
 //        retries, l = when last counted, a = 1 if allowed by the operator;
 //        TTL max_age, refreshed when counted
 // CLIENT is the client key; both keys of one decision share the hash tag,
-// so they live in one Redis Cluster slot. With privacy, CLIENT and
-// SENDER/RECIPIENT are keyed hashes (16 hex digits each).
+// so they live in one Redis Cluster slot. N is the length of SENDER in bytes
+// (as written: "<>" for the null sender, "#" and a hash for one too long), so
+// the split between sender and recipient is never ambiguous. With privacy,
+// CLIENT and N:SENDER/RECIPIENT are keyed hashes (16 hex digits each) of the
+// client key and of sender NUL recipient (NUL cannot occur in a request).
+//
+// Upgrade from the unprefixed SENDER/RECIPIENT layout: without privacy, old
+// triplet keys are no longer looked up, so each triplet is greylisted once
+// more (one extra deferral, the old keys expire by their TTL); client keys
+// (PREFIX:c:, auto-whitelisting) and every key with privacy are unchanged.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

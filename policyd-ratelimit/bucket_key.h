@@ -1,22 +1,20 @@
 // Bucket names in Redis: PREFIX:b:{HASH}, where HASH is a 128-bit SipHash-2-4
-// of the rule name and the normalised key values, under a key the operator
-// may set (`hash_key`). Hashing keeps user names and addresses out of Redis
-// (with a secret key: not even recoverable by guessing), gives fixed-length
+// (proto/hash) of the rule name and the normalised key values, under a key
+// the operator may set (`hash_key`). Hashing keeps user names and addresses
+// out of Redis (with a secret key: not even recoverable by guessing), gives fixed-length
 // keys whatever the input, and keeps braces in values from changing the
 // Redis Cluster hash tag.
 //
 // Security: the hash key never reaches logs or Redis.
 #pragma once
 
-#include <array>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace ratelimit {
+#include "hash/siphash.h"
 
-std::uint64_t siphash24(const std::array<std::uint8_t, 16>& key, std::string_view data);
+namespace ratelimit {
 
 class BucketNamer {
 public:
@@ -29,7 +27,7 @@ public:
 
 private:
     std::string prefix_ = "rl";
-    std::array<std::uint8_t, 16> key_{};
+    proto::hash::SipHash24 hash_{proto::hash::SipHash24::Key{}};
 };
 
 }  // namespace ratelimit

@@ -210,7 +210,8 @@ int RateLimitProgram::command(const std::vector<std::string>& args, proto::daemo
                                   static_cast<double>(limit.limit) / 1000.0));
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << info_.name << ": " << rt.redis_url.to_string() << ": " << e.what() << "\n";
+        // Errors of the Redis client name the server already.
+        std::cerr << info_.name << ": " << e.what() << "\n";
         return 1;
     }
 }

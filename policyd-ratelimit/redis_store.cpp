@@ -128,9 +128,9 @@ BucketUsage read_usage(const proto::redis::Url& url, const std::string& key, std
                        std::int64_t window_ms, std::int64_t now_ms) {
     BucketUsage usage;
     Reply fields = proto::redis::command_sync(url, {"HMGET", key, "l", "t"});
-    if (fields.is_error()) throw std::runtime_error(fields.str);
+    if (fields.is_error()) throw std::runtime_error(url.to_string() + ": " + fields.str);
     if (fields.type != Reply::Type::array || fields.elements.size() != 2)
-        throw std::runtime_error("unexpected reply to HMGET");
+        throw std::runtime_error(url.to_string() + ": unexpected reply to HMGET");
     if (fields.elements[0].type != Reply::Type::string) return usage;
     usage.exists = true;
     double level = 0;
@@ -150,7 +150,7 @@ BucketUsage read_usage(const proto::redis::Url& url, const std::string& key, std
 
 bool reset_bucket(const proto::redis::Url& url, const std::string& key) {
     Reply r = proto::redis::command_sync(url, {"DEL", key});
-    if (r.is_error()) throw std::runtime_error(r.str);
+    if (r.is_error()) throw std::runtime_error(url.to_string() + ": " + r.str);
     return r.type == Reply::Type::integer && r.integer > 0;
 }
 

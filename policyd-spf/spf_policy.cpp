@@ -289,6 +289,9 @@ bool helo_whitelisted(const Options& o, const std::string& helo) {
 }
 
 std::optional<std::string> skip_reason(const Options& o, const Facts& f) {
+    // SPF is a statement about an IP address (RFC 7208 section 4.1): with
+    // none there is nothing to evaluate, and any result would be made up.
+    if (!proto::net::IpAddress::parse(f.client_ip)) return "client_address is not an IP address";
     if (o.skip_addresses.contains(f.client_ip)) return "skip_addresses";
     if (o.whitelist.contains(f.client_ip)) return "whitelisted client";
     return std::nullopt;

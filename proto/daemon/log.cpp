@@ -51,39 +51,123 @@ void append_timestamp(std::string& out) {
     out += 'Z';
 }
 
+// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629), or 0 if
+// none starts there; *cp gets its code point.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    unsigned char b0 = byte(0);
+    std::size_t n;
+    char32_t c;
+    unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte
+    if (b0 < 0x80) {
+        *cp = b0;
+        return 1;
+    } else if (b0 >= 0xc2 && b0 <= 0xdf) {
+        n = 2;
+        c = b0 & 0x1f;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+        n = 3;
+        c = b0 & 0x0f;
+        if (b0 == 0xe0) lo = 0xa0;  // overlong
+        if (b0 == 0xed) hi = 0x9f;  // surrogates
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+        n = 4;
+        c = b0 & 0x07;
+        if (b0 == 0xf0) lo = 0x90;  // overlong
+        if (b0 == 0xf4) hi = 0x8f;  // above U+10FFFF
+    } else {
+        return 0;
+    }
+    if (i + n > s.size()) return 0;
+    for (std::size_t k = 1; k < n; ++k) {
+        unsigned char b = byte(k);
+        if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf)) return 0;
+        c = (c << 6) | (b & 0x3f);
+    }
+    *cp = c;
+    return n;
+}
+
+// Code points that hide or reorder what a terminal shows: C1 controls and
+// the bidirectional controls (Unicode TR 9).
+bool invisible_control(char32_t c) {
+    return (c >= 0x80 && c <= 0x9f) || c == 0x061c || c == 0x200e || c == 0x200f ||
+           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void append_byte_escape(std::string& out, std::string_view backslash, unsigned char b) {
+    out += backslash;
+    out += 'x';
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+}
+
+void append_u_escape(std::string& out, char32_t c) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(c >> shift) & 15];
+}
+
+// The scheme of log.h. json: the body of a JSON string; otherwise text,
+// where quote says whether '"' needs escaping (a quoted value) or not (the
+// message).
+void append_escaped(std::string& out, std::string_view s, bool json, bool quote = true) {
+    // In JSON the scheme's backslash is itself written "\\".
+    const std::string_view backslash = json ? "\\\\" : "\\";
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t c = 0;
+        std::size_t n = utf8_sequence(s, i, &c);
+        if (n == 0) {
+            append_byte_escape(out, backslash, static_cast<unsigned char>(s[i]));
+            ++i;
+            continue;
+        }
+        if (c == '\\') {
+            out += backslash;
+            out += backslash;
+        } else if (c == '"' && (json || quote)) {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            if (json)
+                append_u_escape(out, c);
+            else
+                append_byte_escape(out, backslash, static_cast<unsigned char>(c));
+        } else if (invisible_control(c)) {
+            append_u_escape(out, c);
+        } else {
+            out.append(s.substr(i, n));
+        }
+        i += n;
+    }
+}
+
 void append_json_string(std::string& out, std::string_view s) {
     out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);  // UTF-8 passes through
-                }
-        }
-    }
+    append_escaped(out, s, true);
     out += '"';
 }
 
-// Text values are quoted when they hold spaces, quotes or control characters,
-// so one line is always one record and fields cannot be forged.
+// Text values are quoted when they hold anything but printable ASCII, or a
+// space, quote, backslash or '=', so one line is always one record and
+// fields cannot be forged.
 void append_text_value(std::string& out, std::string_view s) {
     bool plain = !s.empty();
     for (unsigned char c : s)
-        if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f || c == '=') plain = false;
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '=') plain = false;
     if (plain) {
         out += s;
         return;
     }
-    append_json_string(out, s);
+    out += '"';
+    append_escaped(out, s, false);
+    out += '"';
 }
 
 // One write per line (or per batch of whole lines) keeps lines whole across
@@ -132,7 +216,7 @@ std::string render(Level level, std::string_view message, std::initializer_list<
         line += ": ";
         line += level_name(level);
         line += ": ";
-        for (unsigned char c : message) line += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+        append_escaped(line, message, false, false);
         for (const auto& f : fields) {
             line += ' ';
             line += f.key;

@@ -4,6 +4,24 @@
 //
 // Security: callers pass values, this file escapes them; never pass secrets
 // (passwords, keyed-hash keys). Thread-safe: one write(2) per line.
+//
+// Escaping, one scheme for both formats, so that no input can forge a line
+// or a field, drive a terminal, or make a JSON line invalid:
+//   - a byte that does not belong to a well-formed UTF-8 sequence (RFC 3629:
+//     no overlong forms, no surrogates, nothing above U+10FFFF) is written
+//     as the four characters \xNN (NN: two lower-case hex digits);
+//   - a backslash in the input is written as two backslashes. The original
+//     bytes are recovered by reading \\ as one backslash and \xNN as the
+//     byte NN (after JSON decoding, for JSON lines);
+//   - well-formed UTF-8 is kept, except controls: C0 and DEL (JSON: \u00NN,
+//     text: \xNN; \n \r \t as such), C1 (U+0080-U+009F) and the
+//     bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,
+//     U+2066-U+2069) as \uNNNN, and '"' as \".
+// JSON: the above is the value a JSON parser returns (in the raw line each
+// backslash of the scheme is itself escaped: "\\xff"); every line is one
+// valid JSON object. Text: a value holding anything but printable ASCII, or
+// a space, '"', '\' or '=', is quoted; the message is escaped the same way,
+// unquoted (and with '"' as is).
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "daemon/metrics.h"
 
-#include <cstdio>
+#include <charconv>
 #include <stdexcept>
 
 namespace proto::metrics {
@@ -35,10 +35,12 @@ std::string with_labels(const std::string& name, const std::string& key,
     return all.empty() ? name : name + "{" + all + "}";
 }
 
+// The shortest text that reads back as the same double, as Prometheus's own
+// clients print bucket bounds: 0.00025, not 0.00025000000000000001.
 std::string number(double v) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
+    return std::string(buf, r.ptr);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -25,9 +26,20 @@ struct MetricsServer::Impl : std::enable_shared_from_this<MetricsServer::Impl> {
     Impl(asio::io_context& io, Registry& r) : acceptor(io), registry(r) {}
     net::Acceptor acceptor;
     Registry& registry;
+    // Scrapes are one at a time; a few concurrent ones are plenty, and the
+    // cap keeps this listener from spending the file descriptors the
+    // policy and LMTP connections need.
+    static constexpr std::size_t kMaxConnections = 16;
+    std::size_t connections = 0;
+    std::chrono::steady_clock::time_point last_error_log{};
 
     asio::awaitable<void> serve(Protocol::socket socket) {
         auto self = shared_from_this();
+        ++connections;
+        struct Leave {
+            std::size_t& n;
+            ~Leave() { --n; }
+        } leave{connections};
         boost::beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(socket));
         boost::beast::flat_buffer buffer(8192);
         http::request_parser<http::empty_body> parser;
@@ -60,9 +72,18 @@ struct MetricsServer::Impl : std::enable_shared_from_this<MetricsServer::Impl> {
         while (acceptor.is_open()) {
             auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
-                if (ec == asio::error::operation_aborted) co_return;
+                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+                // EMFILE and friends: back off instead of spinning.
+                auto now = std::chrono::steady_clock::now();
+                if (now - last_error_log >= std::chrono::seconds(1)) {
+                    last_error_log = now;
+                    log::warning("metrics accept: " + ec.message() + "; pausing accepts for 100 ms");
+                }
+                asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
+            if (connections >= kMaxConnections) continue;  // closed as it goes out of scope
             asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), asio::detached);
         }
     }

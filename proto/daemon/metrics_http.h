@@ -1,6 +1,8 @@
 // A minimal HTTP/1.1 server (Boost.Beast) that serves the registry at
 // /metrics for Prometheus. It answers GET /metrics and 404 otherwise; one
-// request per connection, bounded request size and read time.
+// request per connection, bounded request size and read time, at most 16
+// connections at once (more are closed at once); accept errors such as
+// EMFILE pause accepting for 100 ms.
 #pragma once
 
 #include <memory>

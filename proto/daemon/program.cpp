@@ -16,6 +16,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
+#include "net/stream_server.h"
 #include "policy/server.h"
 #include "proto/version.h"
 
@@ -69,7 +70,7 @@ struct Flags {
 
 void usage(const ProgramInfo& info, std::FILE* out) {
     std::string text = info.name + ": " + info.summary + "\n\nusage: " + info.name +
-                       " [--config FILE] [--listen ADDR]... [--milter ADDR]" +
+                       " [--config FILE] [--listen ADDR]..." +
                        (info.uses_redis ? " [--redis URL]" : "") +
                        "\n         [--metrics ADDR] [--log-format text|json] [--check-config]"
                        " [--version] [--help]";
@@ -77,8 +78,7 @@ void usage(const ProgramInfo& info, std::FILE* out) {
     text += "\n\n"
             "  --config FILE       JSON configuration (every key has a default)\n"
             "  --listen ADDR       inet:HOST:PORT, inet:[::1]:PORT or unix:/path (repeatable;\n"
-            "                      default " + info.default_listen + ")\n"
-            "  --milter ADDR       milter listener (inet: or unix:)\n";
+            "                      default " + info.default_listen + ")\n";
     if (info.uses_redis)
         text += "  --redis URL         redis://[:PASSWORD@]HOST:PORT[/DB] or unix:/path\n"
                 "                      (default redis://127.0.0.1:6379)\n";
@@ -149,7 +149,6 @@ std::string parse_flags(int argc, char** argv, const ProgramInfo& info, Flags& f
 // Settings every program shares; flags override the file.
 struct Common {
     std::vector<net::Endpoint> listen;
-    std::optional<net::Endpoint> milter;
     std::optional<net::Endpoint> metrics;
     redis::Url redis_url;
     std::chrono::milliseconds redis_timeout{150};
@@ -174,8 +173,13 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         c.listen.clear();
         for (const auto& l : flags.listen) c.listen.push_back(endpoint_or_fail(r, "--listen", l));
     }
+    // Refused here, not at start, so --check-config and start-up agree.
     std::string milter = flags.milter.value_or(r.string("milter", ""));
-    if (!milter.empty()) c.milter = endpoint_or_fail(r, "milter", milter);
+    if (!milter.empty()) {
+        const std::string why = "the milter front end is not available in this build";
+        if (flags.milter) throw config::ConfigError("--milter: " + why);
+        r.fail("milter", why);
+    }
     std::string metrics = flags.metrics.value_or(r.string("metrics", ""));
     if (!metrics.empty()) c.metrics = endpoint_or_fail(r, "metrics", metrics);
     if (info.uses_redis) {
@@ -198,6 +202,7 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         static_cast<std::size_t>(r.integer("max_connections", 1000, 1, 100000));
     c.server.idle_timeout = r.duration("idle_timeout", 330s, 1s, 86400s);
     c.server.decision_timeout = r.milliseconds("request_timeout_ms", 30000ms, 10ms, 3600000ms);
+    c.server.read_timeout = r.milliseconds("read_timeout_ms", 10000ms, 10ms, 3600000ms);
     c.server.log_decisions = r.boolean("log_decisions", true);
     std::string mode = r.string("unix_socket_mode", "0666");
     try {
@@ -251,6 +256,9 @@ int run(int argc, char** argv, Program& program) {
         return 0;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    // Every connection is a file: use all the hard limit allows (the
+    // servers clamp max_connections to what fits in it).
+    net::raise_file_limit();
 
     asio::io_context io(1);
     metrics::Registry registry;
@@ -294,8 +302,6 @@ int run(int argc, char** argv, Program& program) {
     }
     log::set_format(current.common.log_format);
     if (command_mode) return program.command(flags.positional, rt);
-    if (current.common.milter)
-        log::fatal("--milter: the milter front end is not available in this build");
 
     std::shared_ptr<policy::Decider> decider = current.decider;
     program.commit();

@@ -1,5 +1,8 @@
 #include "net/address.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <arpa/inet.h>
 #include <charconv>
 #include <cstring>
@@ -71,6 +74,20 @@ EndpointParse parse_endpoint(std::string_view text) {
     if (text.starts_with("unix:")) return parse_unix(text.substr(5));
     if (text.starts_with("inet:")) return parse_inet(text.substr(5));
     if (text.starts_with("/")) return parse_unix(text);
+    // A bare HOST:PORT is read as inet:. Anything else with a word before
+    // its first colon ("tcp:foo", "tcp:127.0.0.1:25") names a scheme we do
+    // not have: say so, rather than blame the port or the host.
+    auto colon = text.find(':');
+    if (colon != std::string_view::npos && colon > 0) {
+        std::string_view word = text.substr(0, colon);
+        bool is_word = std::all_of(word.begin(), word.end(), [](char c) {
+            return std::isalpha(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+        }) && std::isalpha(static_cast<unsigned char>(word.front())) &&
+                       word.find('.') == std::string_view::npos;
+        if (is_word && !parse_port(text.substr(colon + 1)))
+            return fail("unknown scheme \"" + std::string(word) +
+                        ":\" (expected inet:HOST:PORT, inet:[IPv6]:PORT or unix:/path)");
+    }
     return parse_inet(text);
 }
 

@@ -71,7 +71,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     metrics::Histogram& latency;
 
     static net::StreamServerOptions stream_options(const ServerOptions& o) {
-        return {o.max_connections, o.idle_timeout, o.decision_timeout, o.unix_mode};
+        return {o.max_connections, o.idle_timeout, o.decision_timeout, o.unix_mode, o.read_timeout};
     }
 
     void start() {
@@ -123,9 +123,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             if (result.status == ParseStatus::error) {
                 malformed.inc();
                 log::event(log::Level::warning, "malformed request; closing the connection",
-                           {{"error", s.parser.error()}});
+                           {{"client", c.peer}, {"error", s.parser.error()}});
                 co_return false;
             }
+            // Any byte of a request starts its read deadline.
+            if (result.status == ParseStatus::need_more && !data.empty())
+                c.request_begun(options.read_timeout);
             if (from_pending)
                 s.pending.erase(0, result.consumed);
             else if (result.consumed < n)
@@ -180,6 +183,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             const Request* request = &session.parser.request();
             auto started = Clock::now();
             c.busy = true;
+            c.partial = false;
             in_flight.inc();
             c.deadline = started + options.decision_timeout;
             std::optional<Decision> decision;
@@ -204,7 +208,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             reply += "\n\n";
             auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(reply), use_nothrow);
             if (ec) break;
-            c.deadline = Clock::now() + options.idle_timeout;
+            c.idle(options.idle_timeout);
         }
     }
 };

@@ -3,8 +3,10 @@
 // One coroutine per connection on a single-threaded io_context; many
 // persistent connections, one request in flight per connection (Postfix never
 // pipelines). Limits: request size and shape (RequestParser), connection
-// count, idle time (longer than Postfix's smtpd_policy_service_max_idle, 300 s,
-// so Postfix closes first), and a deadline per decision.
+// count (a full table evicts the connection idle longest: net/stream_server.h),
+// idle time (longer than Postfix's smtpd_policy_service_max_idle, 300 s, so
+// Postfix closes first), a read deadline per request, and a deadline per
+// decision.
 //
 // Failure rule (SMTPD_POLICY_README): a request that cannot be answered --
 // malformed, or a decider fault or timeout -- is logged and counted, gets no
@@ -37,6 +39,9 @@ struct ServerOptions {
     std::size_t max_connections = 1000;
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(330)};
     std::chrono::milliseconds decision_timeout{std::chrono::seconds(30)};
+    // From the first byte of a request to its end (Postfix writes a request
+    // at once; a client dripping bytes must not hold a slot).
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
     unsigned unix_mode = 0666;  // Postfix's smtpd runs as another user
     bool log_decisions = true;
 };

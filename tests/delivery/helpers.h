@@ -111,6 +111,8 @@ public:
     int port() const { return port_; }
     void signal(int sig) { process_.signal(sig); }
     int stop() { return process_.stop(); }
+    // Wait for the daemon to exit by itself (after a signal); -1 on timeout.
+    int wait(std::chrono::milliseconds timeout) { return process_.wait(timeout); }
     void kill9() { process_.kill9(); }
     std::string log() const;
     std::string config_path() const { return config_; }

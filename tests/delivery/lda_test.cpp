@@ -100,6 +100,22 @@ TEST_F(DeliveryLda, ExitCodesForPermanentFailures) {
     EXPECT_EQ(r.exit_code, EX_USAGE) << r.output;
 }
 
+TEST_F(DeliveryLda, ARefusalSaysEachThingOnce) {
+    auto count = [](const std::string& s, const std::string& what) {
+        std::size_t n = 0;
+        for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+        return n;
+    };
+    auto r = deliver({"--config", conf(), "-a", "../x@example.org"}, kMessage);
+    EXPECT_EQ(r.exit_code, EX_DATAERR) << r.output;
+    EXPECT_EQ(r.output, "delivery-maildir: 5.1.3 ../x@example.org: Recipient address refused: "
+                        "bad local part\n");
+    r = deliver({"--config", conf(), "-a", "\"../x\"@example.org"}, kMessage);
+    EXPECT_EQ(count(r.output, "unsafe local part"), 1u) << r.output;
+    r = deliver({"--config", conf(), "-a", "nobody@example.org"}, kMessage);
+    EXPECT_EQ(r.output, "delivery-maildir: 5.1.1 nobody@example.org: No such user here (no such mailbox)\n");
+}
+
 TEST_F(DeliveryLda, TooBigAndOverQuota) {
     write_config({{"message_size_limit", 1024}});
     auto r = deliver({"--config", conf(), "-a", "bob@example.org"}, "Subject: big\n\n" + std::string(8000, 'x'));

@@ -532,6 +532,96 @@ TEST_F(DeliveryLmtp, SigtermFinishesAndExitsZero) {
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
+TEST_F(DeliveryLmtp, AMessageStreamingAcrossSigtermIsFinishedAnsweredAndDelivered) {
+    start({{"drain_timeout_ms", 20000}});
+    auto c = connect();
+    auto idle = connect();
+    c->send("MAIL FROM:<a@sender.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    EXPECT_EQ(c->reply().substr(0, 3), "250");
+    EXPECT_EQ(c->reply().substr(0, 3), "250");
+    EXPECT_EQ(c->reply().substr(0, 3), "354");
+    c->send("From: a@sender.example\r\nSubject: streamed\r\n\r\n");
+    for (int i = 0; i < 100; ++i) c->send("line " + std::to_string(i) + " before SIGTERM\r\n");
+    daemon_->signal(SIGTERM);
+    // A connection outside a transaction is told and closed at once.
+    EXPECT_EQ(idle->reply().substr(0, 9), "421 4.3.2");
+    EXPECT_TRUE(idle->closed());
+    ASSERT_TRUE(dtest::eventually([&] { return daemon_->log().find("draining") != std::string::npos; }));
+    // The message goes on arriving after the drain began, and is delivered.
+    for (int i = 0; i < 100; ++i) c->send("line " + std::to_string(i) + " after SIGTERM\r\n");
+    c->send(".\r\n");
+    EXPECT_EQ(c->reply().substr(0, 9), "250 2.0.0");
+    EXPECT_EQ(c->reply().substr(0, 9), "421 4.3.2");
+    EXPECT_TRUE(c->closed());
+    int st = daemon_->wait(10s);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+    std::string m = only_message(maildir("bob"));
+    EXPECT_NE(m.find("line 99 before SIGTERM\n"), std::string::npos);
+    EXPECT_NE(m.find("line 99 after SIGTERM\n"), std::string::npos);
+}
+
+TEST_F(DeliveryLmtp, TheFinalDotSentJustBeforeSigtermIsAnswered) {
+    for (int run = 0; run < 5; ++run) {
+        start({{"drain_timeout_ms", 20000}});
+        auto c = connect();
+        c->send("MAIL FROM:<a@sender.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+        for (int i = 0; i < 3; ++i) c->reply();
+        // Megabytes, so the end of the message is still in the socket
+        // buffers, unread, when the signal arrives.
+        std::string body = "Subject: big\r\n\r\n";
+        while (body.size() < 4 * 1024 * 1024) body += std::string(998, 'x') + "\r\n";
+        c->send(dtest::data_block(body));
+        daemon_->signal(SIGTERM);
+        EXPECT_EQ(c->reply().substr(0, 9), "250 2.0.0") << run;
+        EXPECT_EQ(c->reply().substr(0, 9), "421 4.3.2") << run;
+        int st = daemon_->wait(10s);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+        EXPECT_EQ(files_in(maildir("bob") + "/new").size(), static_cast<std::size_t>(run + 1));
+    }
+}
+
+TEST_F(DeliveryLmtp, ATransactionUnfinishedAtTheDrainTimeoutGets421BeforeTheClose) {
+    start({{"drain_timeout_ms", 300}});
+    auto c = connect();
+    c->send("MAIL FROM:<a@sender.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    for (int i = 0; i < 3; ++i) c->reply();
+    c->send("Subject: never finished\r\n\r\nsome of the body\r\n");
+    auto signalled = std::chrono::steady_clock::now();
+    daemon_->signal(SIGTERM);
+    EXPECT_EQ(c->reply(5s).substr(0, 9), "421 4.3.2");
+    EXPECT_GE(std::chrono::steady_clock::now() - signalled, 300ms);
+    EXPECT_TRUE(c->closed());
+    int st = daemon_->wait(10s);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+    EXPECT_TRUE(files_in(maildir("bob") + "/new").empty());
+}
+
+TEST_F(DeliveryLmtp, AFullTableClosesTheIdleConnectionNeverATransaction) {
+    start({{"max_connections", 2}});
+    auto idle = connect();
+    auto busy = connect();
+    busy->send("MAIL FROM:<a@sender.example>\r\n");
+    EXPECT_EQ(busy->reply().substr(0, 3), "250");
+    // Full: the idle connection is told and closed; the new one is greeted.
+    auto fresh = connect();
+    EXPECT_EQ(idle->reply().substr(0, 9), "421 4.3.2");
+    EXPECT_TRUE(idle->closed());
+    fresh->send("MAIL FROM:<b@sender.example>\r\n");
+    EXPECT_EQ(fresh->reply().substr(0, 3), "250");
+    // Both in a transaction: a new connection is refused, neither is closed.
+    LineClient refused("127.0.0.1", daemon_->port());
+    EXPECT_EQ(refused.reply().substr(0, 9), "421 4.3.2");
+    EXPECT_TRUE(refused.closed());
+    for (auto* c : {busy.get(), fresh.get()}) {
+        c->send("RCPT TO:<bob@example.org>\r\nDATA\r\n");
+        EXPECT_EQ(c->reply().substr(0, 3), "250");
+        EXPECT_EQ(c->reply().substr(0, 3), "354");
+        c->send(dtest::data_block(kMessage));
+        EXPECT_EQ(c->reply().substr(0, 9), "250 2.0.0");
+    }
+    EXPECT_EQ(files_in(maildir("bob") + "/new").size(), 2u);
+}
+
 TEST_F(DeliveryLmtp, CheckConfigNamesTheBadKey) {
     dir_.write("bad.json", R"({"mailbox_mode": "virtual", "virtual_base": "relative"})");
     auto r = testsupport::run({DELIVERY_MAILDIR, "--config", dir_.file("bad.json"), "--check-config"});

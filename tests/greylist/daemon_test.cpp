@@ -158,9 +158,32 @@ TEST_F(GreylistDaemonTest, NetworkClientKeyAndPrefixes) {
     EXPECT_EQ(c->ask(rcpt_request({{"client_address", "192.0.2.2"}})), "DUNNO");
     EXPECT_EQ(c->ask(rcpt_request({{"client_address", "2001:db8:1:1::1"}})), kDefer + "0 seconds");
     EXPECT_EQ(c->ask(rcpt_request({{"client_address", "2001:db8:1:ffff::9"}})), "DUNNO");
-    EXPECT_EQ(redis_.command({"EXISTS", "gl:t:{2001:db8:1::/48}:alice@example.org/bob@example.net"})
+    EXPECT_EQ(redis_.command({"EXISTS", "gl:t:{2001:db8:1::/48}:17:alice@example.org/bob@example.net"})
                   .integer,
               1);
+}
+
+TEST_F(GreylistDaemonTest, TripletsWhoseJoinedAddressesAreEqualAreDistinct) {
+    auto d = start({{"delay", 0}, {"x_greylist_header", false}});
+    auto c = d->connect();
+    auto ask = [&](std::string sender, std::string recipient) {
+        return c->ask(rcpt_request({{"sender", sender}, {"recipient", recipient}}));
+    };
+    EXPECT_EQ(ask("q@x.example/bob", "z@example.org"), kDefer + "0 seconds");
+    // Another triplet: its first sight, not a retry of the one above.
+    EXPECT_EQ(ask("q@x.example", "bob/z@example.org"), kDefer + "0 seconds");
+    EXPECT_EQ(ask("q@x.example/bob", "z@example.org"), "DUNNO");
+    EXPECT_EQ(ask("q@x.example", "bob/z@example.org"), "DUNNO");
+}
+
+TEST_F(GreylistDaemonTest, CommandErrorNamesRedisOnce) {
+    auto r = testsupport::run({POLICYD_GREYLIST, "--redis", "redis://127.0.0.1:1", "show",
+                               "192.0.2.1", "a@example.org", "b@example.net"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(occurrences(r.output, "redis://127.0.0.1:1"), 1u) << r.output;
+    EXPECT_NE(r.output.find("policyd-greylist: redis://127.0.0.1:1: connect failed"),
+              std::string::npos)
+        << r.output;
 }
 
 TEST_F(GreylistDaemonTest, WhitelistsAndTheirReloadOnSighup) {
@@ -406,7 +429,7 @@ TEST_F(GreylistDaemonTest, OperatorCommands) {
     r = d->command(with("show", triplet));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("waiting for a retry"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("gl:t:{example.org}:alice@example.org/bob@example.net"),
+    EXPECT_NE(r.output.find("gl:t:{example.org}:17:alice@example.org/bob@example.net"),
               std::string::npos)
         << r.output;
 

@@ -54,7 +54,7 @@ TEST_F(StoreTest, FirstSightDefersForTheDelay) {
     EXPECT_EQ(o.verdict, Verdict::new_triplet);
     EXPECT_EQ(o.seconds, 300);
     std::string key = keys_->triplet(t_);
-    EXPECT_EQ(key, "gl:t:{192.0.2.0/24}:alice@example.com/bob@example.org");
+    EXPECT_EQ(key, "gl:t:{192.0.2.0/24}:17:alice@example.com/bob@example.org");
     EXPECT_EQ(get(key), std::to_string(clock_.now_seconds()));
     EXPECT_EQ(ttl(key), 2 * 86400);  // a first sight matters only for retry_window
 }

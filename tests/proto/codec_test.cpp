@@ -253,6 +253,12 @@ TEST(Endpoint, PostfixNotation) {
                      "inet:::1:25", "inet:[::1]25", "inet:[zz]:25", "unix:relative",
                      "inet::25", "inet:1.2.3.4:2x"})
         EXPECT_FALSE(net::parse_endpoint(bad).endpoint) << bad;
+    // An unknown scheme is named as such, not reported as a bad port or host.
+    for (auto bad : {"tcp:foo", "tcp:127.0.0.1:10023", "tcp:[::1]:25", "udp:localhost:25"})
+        EXPECT_EQ(net::parse_endpoint(bad).error.rfind("unknown scheme \"", 0), 0u)
+            << bad << ": " << net::parse_endpoint(bad).error;
+    EXPECT_TRUE(net::parse_endpoint("localhost:25").endpoint);
+    EXPECT_EQ(net::parse_endpoint("inet:127.0.0.1:foo").error, "bad port \"foo\"");
 }
 
 TEST(Cidr, MatchingV4V6AndMapped) {

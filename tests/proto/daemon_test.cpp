@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
+#include <map>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -77,6 +79,7 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
              {R"({"answer": "MAYBE"})", "\"answer\""},
              {R"({"max_connections": 0})", "\"max_connections\""},
              {R"({"listen": "inet:nohost"})", "\"listen\""},
+             {R"({"listen": "tcp:foo"})", "\"listen\": \"tcp:foo\": unknown scheme \"tcp:\""},
              {R"({"log_format": "xml"})", "\"log_format\""},
              {R"({"unix_socket_mode": "999"})", "\"unix_socket_mode\""},
              {R"({"answer": )", "parse error"},
@@ -90,6 +93,61 @@ TEST_F(DaemonTest, CheckConfigValidatesAndNamesTheKey) {
     auto nofile = run({TEST_POLICYD, "--config", dir_.file("absent.json"), "--check-config"});
     EXPECT_EQ(nofile.exit_code, 1);
     EXPECT_NE(nofile.output.find("cannot open"), std::string::npos);
+}
+
+TEST_F(DaemonTest, HelpAdvertisesNoMilter) {
+    auto h = run({TEST_POLICYD, "--help"});
+    EXPECT_EQ(h.output.find("milter"), std::string::npos) << h.output;
+}
+
+TEST_F(DaemonTest, MalformedRequestWarningNamesTheClient) {
+    start("{}");
+    PolicyConn bad("127.0.0.1", port_);
+    bad.send_raw("garbage without equals\n\n");
+    EXPECT_TRUE(bad.closed_by_peer());
+    EXPECT_TRUE(log_contains("malformed request; closing the connection client=127.0.0.1:"));
+}
+
+TEST_F(DaemonTest, RaisesItsFileLimitToTheHardLimit) {
+    int port = testsupport::free_port();
+    Process p({"prlimit", "--nofile=256:4096", TEST_POLICYD, "--listen",
+               "inet:127.0.0.1:" + std::to_string(port)},
+              dir_.file("log"));
+    testsupport::wait_for_tcp("127.0.0.1", port);
+    std::string limits = testsupport::read_file("/proc/" + std::to_string(p.pid()) + "/limits");
+    std::istringstream lines(limits);
+    std::string line;
+    bool seen = false;
+    while (std::getline(lines, line)) {
+        if (!line.starts_with("Max open files")) continue;
+        seen = true;
+        std::istringstream fields(line.substr(std::string("Max open files").size()));
+        std::string soft, hard;
+        fields >> soft >> hard;
+        EXPECT_EQ(soft, "4096") << line;
+        EXPECT_EQ(hard, "4096") << line;
+    }
+    EXPECT_TRUE(seen) << limits;
+}
+
+TEST_F(DaemonTest, MaxConnectionsIsClampedToTheFileLimitAndAFullTableStillAnswers) {
+    dir_.write("config.json", R"({"max_connections": 1000})");
+    int port = testsupport::free_port();
+    Process p({"prlimit", "--nofile=200:200", TEST_POLICYD, "--config", dir_.file("config.json"),
+               "--listen", "inet:127.0.0.1:" + std::to_string(port)},
+              dir_.file("log"));
+    testsupport::wait_for_tcp("127.0.0.1", port);
+    EXPECT_TRUE(log_contains("max_connections 1000 does not fit in the file limit; using 100"));
+    // Three times what fits, idle, from one address: the daemon never runs
+    // out of files, and a new client is answered.
+    std::vector<std::unique_ptr<PolicyConn>> idle;
+    for (int i = 0; i < 300; ++i) idle.push_back(std::make_unique<PolicyConn>("127.0.0.1", port));
+    for (int i = 0; i < 20; ++i) {
+        PolicyConn fresh("127.0.0.1", port);
+        EXPECT_EQ(fresh.ask(rcpt_request(), 2s), "DUNNO") << i;
+    }
+    EXPECT_TRUE(p.running());
+    EXPECT_EQ(testsupport::read_file(dir_.file("log")).find("Too many open files"), std::string::npos);
 }
 
 TEST_F(DaemonTest, RunsWithNoConfigFile) {
@@ -165,4 +223,80 @@ TEST_F(DaemonTest, JsonDecisionLog) {
         }
     }
     EXPECT_TRUE(found);
+}
+
+namespace {
+
+// The inverse of log.h's scheme on a decoded value: \\ is one backslash,
+// \xNN the byte NN; everything else stands for itself.
+std::string unescape_log_value(const std::string& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '\\' && i + 1 < v.size() && v[i + 1] == '\\') {
+            out += '\\';
+            ++i;
+        } else if (v[i] == '\\' && i + 3 < v.size() && v[i + 1] == 'x') {
+            out += static_cast<char>(std::stoi(v.substr(i + 2, 2), nullptr, 16));
+            i += 3;
+        } else {
+            out += v[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_F(DaemonTest, JsonLogLinesAreValidJsonWhateverBytesTheRequestCarries) {
+    start("{}", {"--log-format", "json"});
+    PolicyConn c("127.0.0.1", port_);
+    std::mt19937 random(20261130);
+    // Every byte a request value may hold (the parser refuses NUL and CR; LF
+    // ends the line), many not UTF-8, in every logged attribute.
+    auto junk = [&] {
+        std::string s;
+        std::size_t n = 1 + random() % 24;
+        while (s.size() < n) {
+            char b = static_cast<char>(random() % 256);
+            if (b != '\0' && b != '\n' && b != '\r') s += b;
+        }
+        return s;
+    };
+    const std::vector<std::string> logged = {"queue_id", "protocol_state", "client_address",
+                                             "client_name", "sasl_username", "sender",
+                                             "recipient"};
+    const std::map<std::string, std::string> as_logged = {
+        {"protocol_state", "state"}, {"client_address", "client"}};
+    std::vector<std::map<std::string, std::string>> sent;
+    sent.push_back(rcpt_request({{"sender", "\xff\xfe\xc3\x28@x.example"},
+                                 {"recipient", "a\\x41\xe2\x80\xae@example.org"}}));
+    for (int i = 0; i < 300; ++i) {
+        auto r = rcpt_request();
+        for (const auto& k : logged) r[k] = junk();
+        sent.push_back(r);
+    }
+    for (const auto& r : sent) ASSERT_EQ(c.ask(r), "DUNNO");
+    std::vector<nlohmann::json> decisions;
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (decisions.size() < sent.size() && std::chrono::steady_clock::now() < until) {
+        decisions.clear();
+        std::istringstream lines(testsupport::read_file(dir_.file("log")));
+        std::string line;
+        while (std::getline(lines, line)) {
+            nlohmann::json j;
+            ASSERT_NO_THROW(j = nlohmann::json::parse(line)) << line;
+            if (j.value("msg", "") == "decision") decisions.push_back(j);
+        }
+        if (decisions.size() < sent.size()) std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(decisions.size(), sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        for (const auto& k : logged) {
+            auto it = as_logged.find(k);
+            std::string field = it == as_logged.end() ? k : it->second;
+            EXPECT_EQ(unescape_log_value(decisions[i][field].get<std::string>()), sent[i][k])
+                << "request " << i << " " << k;
+        }
+    }
+    EXPECT_EQ(decisions[0]["sender"], "\\xff\\xfe\\xc3(@x.example");
 }

@@ -15,7 +15,11 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #include <charconv>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -176,18 +180,23 @@ TEST_F(ServerTest, IdleConnectionIsClosedAfterIdleTimeout) {
     EXPECT_GE(counter("policy_idle_timeouts_total"), 1u);
 }
 
-TEST_F(ServerTest, MaxConnectionsClosesTheExtraOnes) {
+TEST_F(ServerTest, MaxConnectionsOfBusyConnectionsClosesTheExtraOnes) {
     policy::ServerOptions o;
     o.max_connections = 5;
     start(o);
     std::vector<std::unique_ptr<PolicyConn>> conns;
     for (int i = 0; i < 5; ++i) {
         conns.push_back(std::make_unique<PolicyConn>("127.0.0.1", port_));
-        ASSERT_EQ(conns.back()->ask(rcpt_request()), "DUNNO");
+        conns.back()->send_raw("protocol_state=RCPT\ntest_delay_ms=1000\n\n");
     }
+    for (int i = 0; i < 1000 && registry_.gauge("policy_requests_in_flight", "").value() < 5; ++i)
+        std::this_thread::sleep_for(1ms);
+    // Every slot busy: nothing may be evicted, the new one is refused.
     PolicyConn extra("127.0.0.1", port_);
     EXPECT_TRUE(extra.closed_by_peer());
     EXPECT_EQ(counter("policy_connections_refused_total"), 1u);
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 0u);
+    for (auto& c : conns) EXPECT_EQ(c->read_reply(3s), "action=DUNNO\n\n");
     conns.pop_back();
     // A slot is free again once the server has seen the close.
     bool answered = false;
@@ -196,6 +205,156 @@ TEST_F(ServerTest, MaxConnectionsClosesTheExtraOnes) {
         answered = again.ask(rcpt_request(), 1s) == "DUNNO";
     }
     EXPECT_TRUE(answered);
+}
+
+TEST_F(ServerTest, FullTableClosesTheConnectionIdleLongestForANewOne) {
+    policy::ServerOptions o;
+    o.max_connections = 5;
+    start(o);
+    std::vector<std::unique_ptr<PolicyConn>> conns;
+    for (int i = 0; i < 5; ++i) {
+        conns.push_back(std::make_unique<PolicyConn>("127.0.0.1", port_));
+        ASSERT_EQ(conns.back()->ask(rcpt_request()), "DUNNO");
+    }
+    // The first one is idle longest: it goes, the new client is answered.
+    for (int round = 0; round < 20; ++round) {
+        auto fresh = std::make_unique<PolicyConn>("127.0.0.1", port_);
+        ASSERT_EQ(fresh->ask(rcpt_request(), 2s), "DUNNO") << round;
+        EXPECT_TRUE(conns.front()->closed_by_peer()) << round;
+        conns.erase(conns.begin());
+        conns.push_back(std::move(fresh));
+    }
+    for (auto& c : conns) EXPECT_EQ(c->ask(rcpt_request()), "DUNNO");
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 20u);
+    EXPECT_EQ(counter("policy_connections_refused_total"), 0u);
+}
+
+TEST_F(ServerTest, BusyConnectionsAreNeverEvictedAndPartialOnesOnlyWithNoIdleOne) {
+    policy::ServerOptions o;
+    o.max_connections = 3;
+    start(o);
+    PolicyConn idle("127.0.0.1", port_);
+    ASSERT_EQ(idle.ask(rcpt_request()), "DUNNO");
+    PolicyConn busy("127.0.0.1", port_);
+    PolicyConn partial("127.0.0.1", port_);
+    busy.send_raw("protocol_state=RCPT\ntest_delay_ms=1500\ntest_answer=OK\n\n");
+    partial.send_raw("protocol_state=RCPT\n");
+    for (int i = 0; i < 1000 && registry_.gauge("policy_requests_in_flight", "").value() < 1; ++i)
+        std::this_thread::sleep_for(1ms);
+    // Full: the idle one goes, not the busy or the partial one.
+    PolicyConn second("127.0.0.1", port_);
+    EXPECT_EQ(second.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(idle.closed_by_peer());
+    // Full again, `second` idle: it goes, not the partial request.
+    PolicyConn third("127.0.0.1", port_);
+    EXPECT_EQ(third.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(second.closed_by_peer());
+    // Busy and partial left besides `third`, now with a request partly sent:
+    // the oldest partial request goes, the busy one is answered.
+    // (The partial request follows a whole one in the same write: once its
+    // answer is back, the server holds the rest as the next, partial, one.)
+    third.send_raw("protocol_state=RCPT\n\nprotocol_state=RCPT\n");
+    EXPECT_EQ(third.read_reply(), "action=DUNNO\n\n");
+    PolicyConn fourth("127.0.0.1", port_);
+    EXPECT_EQ(fourth.ask(rcpt_request()), "DUNNO");
+    EXPECT_TRUE(partial.closed_by_peer());
+    EXPECT_EQ(busy.read_reply(3s), "action=OK\n\n");
+    third.send_raw("\n");
+    EXPECT_EQ(third.read_reply(), "action=DUNNO\n\n");
+    EXPECT_EQ(counter("policy_connections_evicted_total"), 3u);
+}
+
+TEST_F(ServerTest, ADrippedRequestIsClosedAtTheReadDeadline) {
+    policy::ServerOptions o;
+    o.read_timeout = 300ms;
+    o.idle_timeout = 30s;
+    start(o);
+    PolicyConn drip("127.0.0.1", port_);
+    PolicyConn healthy("127.0.0.1", port_);
+    auto started = std::chrono::steady_clock::now();
+    std::string request = "protocol_state=RCPT\nsender=a@example.org\nrecipient=b@example.org\n";
+    bool closed = false;
+    for (char ch : request) {
+        // One byte at a time, each well within any per-read timeout.
+        try {
+            drip.send_raw(std::string(1, ch));
+        } catch (const std::exception&) {
+            closed = true;
+            break;
+        }
+        if (drip.closed_by_peer(50ms)) {
+            closed = true;
+            break;
+        }
+    }
+    if (!closed) closed = drip.closed_by_peer(2s);
+    EXPECT_TRUE(closed);
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(counter("policy_read_timeouts_total"), 1u);
+    EXPECT_EQ(healthy.ask(rcpt_request()), "DUNNO");
+}
+
+TEST_F(ServerTest, OutOfFilesTheListenersPauseInsteadOfSpinningAndRecover) {
+    start();
+    int mport = testsupport::free_port();
+    std::unique_ptr<metrics::MetricsServer> ms;
+    on_io([&] {
+        ms = std::make_unique<metrics::MetricsServer>(
+            io_, *net::parse_endpoint("inet:127.0.0.1:" + std::to_string(mport)).endpoint, registry_);
+    });
+    // Clients in another process (it raises its own file limit back):
+    // policy requests and metrics scrapes, each waiting for its answer.
+    const std::string script = R"(
+import resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+port, mport = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", port)); s.settimeout(30)
+    s.sendall(b"protocol_state=RCPT\n\n"); conns.append((s, b"action=DUNNO\n\n"))
+    m = socket.create_connection(("127.0.0.1", mport)); m.settimeout(30)
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); conns.append((m, b"HTTP/1.1 200"))
+answered = 0
+for s, want in conns:
+    got = b""
+    while len(got) < len(want):
+        b = s.recv(4096)
+        if not b: break
+        got += b
+    answered += got.startswith(want)
+print("answered", answered)
+sys.exit(0 if answered == len(conns) else 1)
+)";
+    rlimit normal{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &normal), 0);
+    std::size_t in_use = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++in_use;
+    rlimit low = normal;
+    low.rlim_cur = in_use + 4;  // a few accepts succeed, then EMFILE
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    testsupport::Process clients({"/usr/bin/python3", "-c", script, std::to_string(port_),
+                                  std::to_string(mport)});
+    // Both listeners now have connections they cannot accept.
+    for (int i = 0; i < 5000 && counter("policy_accept_errors_total") == 0; ++i)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_GT(counter("policy_accept_errors_total"), 0u);
+    auto cpu = [] {
+        rusage u{};
+        ::getrusage(RUSAGE_SELF, &u);
+        return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+               std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    };
+    auto before = cpu();
+    std::this_thread::sleep_for(500ms);  // a measuring window, not a wait for an event
+    auto used = cpu() - before;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &normal), 0);
+    EXPECT_LT(used, 150ms) << "the process spun while out of files";
+    int status = clients.wait(30s);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    on_io([&] { ms.reset(); });
 }
 
 TEST_F(ServerTest, DecisionTimeoutClosesWithoutReply) {
@@ -342,6 +501,13 @@ TEST_F(ServerTest, MetricsEndpointServesPrometheusText) {
     EXPECT_NE(res.output.find("policy_requests_total{action=\"DUNNO\"} 1"), std::string::npos)
         << res.output;
     EXPECT_NE(res.output.find("# TYPE policy_decision_seconds histogram"), std::string::npos);
+    // Bucket bounds in their shortest form, as Prometheus's clients print them.
+    for (std::string le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                           "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"})
+        EXPECT_NE(res.output.find("policy_decision_seconds_bucket{le=\"" + le + "\"}"),
+                  std::string::npos)
+            << le << "\n" << res.output;
+    EXPECT_EQ(res.output.find("0000000"), std::string::npos) << res.output;
     auto missing = testsupport::run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                      "http://127.0.0.1:" + std::to_string(mport) + "/other"});
     EXPECT_EQ(missing.output, "404");

@@ -247,6 +247,21 @@ TEST_F(RateDaemonTest, HashKeyKeepsNamesOutOfRedisAndLogs) {
         << d->log();
 }
 
+TEST_F(RateDaemonTest, CommandErrorNamesRedisOnce) {
+    nlohmann::json config{{"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 3, "1h")}}};
+    dir_.write("down.json", config.dump());
+    for (std::string verb : {"show", "reset"}) {
+        auto r = testsupport::run({POLICYD_RATELIMIT, "--config", dir_.file("down.json"), "--redis",
+                                   "redis://127.0.0.1:1", verb, "user_rcpt", "someone"});
+        EXPECT_EQ(r.exit_code, 1) << r.output;
+        std::size_t n = 0;
+        for (auto at = r.output.find("redis://127.0.0.1:1"); at != std::string::npos;
+             at = r.output.find("redis://127.0.0.1:1", at + 1))
+            ++n;
+        EXPECT_EQ(n, 1u) << r.output;
+    }
+}
+
 TEST_F(RateDaemonTest, DryRunAnswersDunnoAndLogs) {
     auto d = start({{"dry_run", true},
                     {"rules", {rule("user_rcpt", {"sasl_username"}, "recipients", 1, "1h")}}});

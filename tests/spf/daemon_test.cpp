@@ -281,6 +281,17 @@ TEST_F(SpfDaemon, LoopbackClientsAreEvaluatedWhenNotSkipped) {
     EXPECT_TRUE(starts_with(other, kReject)) << other;
 }
 
+TEST_F(SpfDaemon, ClientAddressThatIsNotAnIpAddressGetsDunnoAndALoggedReason) {
+    auto& d = start({{"skip_addresses", nlohmann::json::array()}});
+    for (std::string bad : {"not-an-ip", "", "192.0.2.300", "unknown"}) {
+        EXPECT_EQ(d.ask({{"client_address", bad}, {"sender", "a@fail.example"}}), "DUNNO") << bad;
+        EXPECT_EQ(d.ask({{"client_address", bad}, {"sender", "a@pass.example"}}), "DUNNO") << bad;
+    }
+    EXPECT_TRUE(d.log_has("client_address is not an IP address"));
+    // An address still gets its evaluation.
+    EXPECT_TRUE(starts_with(d.ask({{"sender", "a@fail.example"}}), kReject));
+}
+
 TEST_F(SpfDaemon, WhitelistedClientsAreNotChecked) {
     auto& d = start({{"whitelist", {"192.0.2.99/32", "2001:db8::/32"}}});
     EXPECT_EQ(d.ask({{"sender", "a@fail.example"}}), "DUNNO");
