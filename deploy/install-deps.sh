@@ -18,11 +18,12 @@ build_packages=(
 )
 # Run: Redis for greylisting and rate state.
 run_packages=(redis-server libsasl2-modules)
-# Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP clients).
+# Tests: real peers and tools (Postfix, Dovecot, DNS servers for SPF and for
+# mta-core's resolver, SMTP clients).
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
-  sasl2-bin pflogsumm openssl
+  sasl2-bin pflogsumm openssl dnsmasq-base
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)

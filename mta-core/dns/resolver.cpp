@@ -11,6 +11,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -35,6 +36,12 @@ constexpr int type_a = 1;
 constexpr int type_ptr = 12;
 constexpr int type_mx = 15;
 constexpr int type_aaaa = 28;
+
+// Queries handed to c-ares at once; the rest wait in order.
+constexpr std::size_t max_outstanding = 64;
+
+// SO_RCVBUF asked for c-ares' sockets (the kernel caps it at rmem_max).
+constexpr int receive_buffer_size = 1 << 20;
 
 // One DNS query's outcome: the c-ares status and, on success, the answer.
 struct Raw {
@@ -172,7 +179,11 @@ public:
         opts.sock_state_cb_data = this;
         opts.timeout = static_cast<int>(options_.timeout.count());
         opts.tries = options_.tries;
-        int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+        // One UDP socket per server carries every query: a burst of answers
+        // (hundreds of sessions checking at once) must not overflow the
+        // default receive buffer, or answers are lost and wait for a retry.
+        opts.socket_receive_buffer_size = receive_buffer_size;
+        int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_RCVBUF;
         int rc = ares_init_options(&channel_, &opts, mask);
         if (rc != ARES_SUCCESS) {
             channel_ = nullptr;
@@ -197,7 +208,10 @@ public:
         if (!channel_) return;
         auto* channel = channel_;
         channel_ = nullptr;
-        ares_destroy(channel);  // completes every query with ARES_EDESTRUCTION
+        ares_destroy(channel);  // completes every query sent with ARES_EDESTRUCTION
+        auto waiting = std::move(waiting_);
+        waiting_.clear();
+        for (auto& w : waiting) w.pending->finish(Raw{ARES_EDESTRUCTION, {}});
         for (auto& [fd, w] : watches_) w->sd.release();
         watches_.clear();
         timer_.cancel();
@@ -208,7 +222,8 @@ public:
     const Stats& stats() const { return *stats_; }
 
     // Send one query; done is called exactly once, possibly from inside this
-    // call, with c-ares' result or ARES_ETIMEOUT at timeout * tries.
+    // call, with c-ares' result or ARES_ETIMEOUT at timeout * tries (the
+    // deadline counts from here, time spent waiting for a slot included).
     void start(const std::string& name, int type, std::function<void(Raw)> done) {
         auto p = std::make_shared<Pending>(ex_, std::move(done), stats_);
         ++stats_->queries;
@@ -223,9 +238,8 @@ public:
             ++p->stats->deadline_expired;
             p->finish(Raw{ARES_ETIMEOUT, {}});
         });
-        ares_query(channel_, name.c_str(), class_in, type, &Impl::on_answer,
-                   new std::shared_ptr<Pending>(p));
-        reschedule();
+        waiting_.push_back(Waiting{name, type, std::move(p)});
+        pump();
     }
 
 private:
@@ -261,11 +275,52 @@ private:
         std::uint64_t gen = 0;  // tells a reused descriptor number from the old one
     };
 
+    struct Waiting {
+        std::string name;
+        int type;
+        std::shared_ptr<Pending> pending;
+    };
+
+    // What c-ares carries for one query.
+    struct Sent {
+        std::weak_ptr<Impl> impl;
+        std::shared_ptr<Pending> pending;
+    };
+
+    // Hand waiting queries to c-ares while fewer than max_outstanding are
+    // there. All queries share one UDP socket per server: an unbounded burst
+    // overflows socket buffers (ours or the server's) and lost datagrams
+    // cost a whole timeout each.
+    void pump() {
+        while (channel_ && outstanding_ < max_outstanding && !waiting_.empty()) {
+            Waiting w = std::move(waiting_.front());
+            waiting_.pop_front();
+            if (w.pending->finished) continue;  // its deadline passed while it waited
+            ++outstanding_;
+            ares_query(channel_, w.name.c_str(), class_in, w.type, &Impl::on_answer,
+                       new Sent{weak_from_this(), std::move(w.pending)});
+        }
+        reschedule();
+    }
+
     static void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-        std::unique_ptr<std::shared_ptr<Pending>> holder(static_cast<std::shared_ptr<Pending>*>(arg));
+        std::unique_ptr<Sent> sent(static_cast<Sent*>(arg));
         Raw raw{status, {}};
         if (status == ARES_SUCCESS && abuf && alen > 0) raw.data.assign(abuf, abuf + alen);
-        (*holder)->finish(std::move(raw));
+        sent->pending->finish(std::move(raw));
+        // Called from inside c-ares: send the next ones from the executor.
+        if (auto self = sent->impl.lock()) {
+            --self->outstanding_;
+            if (!self->waiting_.empty() && !self->pump_posted_) {
+                self->pump_posted_ = true;
+                asio::post(self->ex_, [weak = sent->impl] {
+                    if (auto s = weak.lock()) {
+                        s->pump_posted_ = false;
+                        s->pump();
+                    }
+                });
+            }
+        }
     }
 
     static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
@@ -352,6 +407,9 @@ private:
     Options options_;
     ares_channel channel_ = nullptr;
     std::map<int, std::unique_ptr<Watch>> watches_;
+    std::deque<Waiting> waiting_;
+    std::size_t outstanding_ = 0;  // queries c-ares has and has not completed
+    bool pump_posted_ = false;
     std::uint64_t next_gen_ = 0;
     asio::steady_timer timer_;
     std::uint64_t timer_gen_ = 0;
