@@ -38,7 +38,7 @@ constexpr int type_mx = 15;
 constexpr int type_aaaa = 28;
 
 // Queries handed to c-ares at once; the rest wait in order.
-constexpr std::size_t max_outstanding = 64;
+constexpr std::size_t max_outstanding = 128;
 
 // SO_RCVBUF asked for c-ares' sockets (the kernel caps it at rmem_max).
 constexpr int receive_buffer_size = 1 << 20;
@@ -249,12 +249,21 @@ private:
         asio::steady_timer timer;
         std::function<void(Raw)> done;
         std::shared_ptr<Stats> stats;
+        std::weak_ptr<Impl> owner;  // set while the query holds one of max_outstanding slots
         bool finished = false;
 
         void finish(Raw raw) {
             if (finished) return;
             finished = true;
             timer.cancel();
+            // A query given up at its deadline frees its slot although c-ares
+            // keeps it until its own timers end: a dead zone must not hold up
+            // every other lookup.
+            if (auto o = owner.lock()) {
+                owner.reset();
+                --o->outstanding_;
+                o->post_pump();
+            }
             --stats->in_flight;
             switch (status_of(raw.status)) {
             case DnsAnswer::found: ++stats->found; break;
@@ -281,12 +290,6 @@ private:
         std::shared_ptr<Pending> pending;
     };
 
-    // What c-ares carries for one query.
-    struct Sent {
-        std::weak_ptr<Impl> impl;
-        std::shared_ptr<Pending> pending;
-    };
-
     // Hand waiting queries to c-ares while fewer than max_outstanding are
     // there. All queries share one UDP socket per server: an unbounded burst
     // overflows socket buffers (ours or the server's) and lost datagrams
@@ -297,30 +300,30 @@ private:
             waiting_.pop_front();
             if (w.pending->finished) continue;  // its deadline passed while it waited
             ++outstanding_;
+            w.pending->owner = weak_from_this();
             ares_query(channel_, w.name.c_str(), class_in, w.type, &Impl::on_answer,
-                       new Sent{weak_from_this(), std::move(w.pending)});
+                       new std::shared_ptr<Pending>(std::move(w.pending)));
         }
         reschedule();
     }
 
     static void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-        std::unique_ptr<Sent> sent(static_cast<Sent*>(arg));
+        std::unique_ptr<std::shared_ptr<Pending>> holder(static_cast<std::shared_ptr<Pending>*>(arg));
         Raw raw{status, {}};
         if (status == ARES_SUCCESS && abuf && alen > 0) raw.data.assign(abuf, abuf + alen);
-        sent->pending->finish(std::move(raw));
-        // Called from inside c-ares: send the next ones from the executor.
-        if (auto self = sent->impl.lock()) {
-            --self->outstanding_;
-            if (!self->waiting_.empty() && !self->pump_posted_) {
-                self->pump_posted_ = true;
-                asio::post(self->ex_, [weak = sent->impl] {
-                    if (auto s = weak.lock()) {
-                        s->pump_posted_ = false;
-                        s->pump();
-                    }
-                });
+        (*holder)->finish(std::move(raw));
+    }
+
+    // Send waiting queries from the executor, not from inside c-ares.
+    void post_pump() {
+        if (waiting_.empty() || pump_posted_ || !channel_) return;
+        pump_posted_ = true;
+        asio::post(ex_, [weak = weak_from_this()] {
+            if (auto s = weak.lock()) {
+                s->pump_posted_ = false;
+                s->pump();
             }
-        }
+        });
     }
 
     static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
@@ -408,7 +411,7 @@ private:
     ares_channel channel_ = nullptr;
     std::map<int, std::unique_ptr<Watch>> watches_;
     std::deque<Waiting> waiting_;
-    std::size_t outstanding_ = 0;  // queries c-ares has and has not completed
+    std::size_t outstanding_ = 0;  // queries sent and neither answered nor past their deadline
     bool pump_posted_ = false;
     std::uint64_t next_gen_ = 0;
     asio::steady_timer timer_;

@@ -18,7 +18,13 @@
 //
 // Limits and security: names are validated before they are asked for and
 // names in answers are passed on only when they are plain host names
-// (dns/names.h); at most max_answers records are kept per query.
+// (dns/names.h); at most max_answers records are kept per query. At most
+// 128 queries are in c-ares at once (a burst larger than that overflows
+// socket buffers, and each lost datagram costs a whole timeout); the rest
+// wait in order, their deadline running. A known shortcut: queries to a zone
+// whose servers never answer hold their slots until their deadline, so with
+// more than 128 of them waiting, other lookups wait too (never longer than
+// their own deadline).
 //
 // Threading: everything runs on the executor given to the constructor, which
 // must not run handlers concurrently (one thread or a strand). Destroying the
