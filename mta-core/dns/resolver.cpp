@@ -1,9 +1,6 @@
 #include "dns/resolver.h"
 
-#include <arpa/inet.h>
 #include <ares.h>
-#include <netdb.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/async_result.hpp>
@@ -19,6 +16,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "dns/answers.h"
 #include "dns/names.h"
 #include "net/address.h"
 
@@ -54,18 +52,16 @@ struct Query {
     int type;
 };
 
-Status status_of(int ares_status) {
-    switch (ares_status) {
-    case ARES_SUCCESS:
-        return DnsAnswer::found;
-    case ARES_ENODATA:    // NOERROR without records of the type
-    case ARES_ENOTFOUND:  // NXDOMAIN
-    case ARES_EBADNAME:
-        return DnsAnswer::not_found;
-    default:  // SERVFAIL, REFUSED, timeouts, connection errors, bad answers
-        return DnsAnswer::temporary;
+Status to_status(Outcome o) {
+    switch (o) {
+    case Outcome::found: return DnsAnswer::found;
+    case Outcome::not_found: return DnsAnswer::not_found;
+    case Outcome::temporary: break;
     }
+    return DnsAnswer::temporary;
 }
+
+Status status_of(int ares_status) { return to_status(outcome_of(ares_status)); }
 
 void init_library() {
     static std::once_flag once;
@@ -75,79 +71,17 @@ void init_library() {
         throw std::runtime_error(std::string("dns: ares_library_init: ") + ares_strerror(rc));
 }
 
-// An A or AAAA answer: the addresses, as text, at most max_answers.
+// The parsers of dns/answers.h over a Raw, with the restrictions' statuses.
 Status parse_addresses(const Raw& raw, int type, std::vector<std::string>& out) {
-    if (raw.status != ARES_SUCCESS) return status_of(raw.status);
-    const int len = static_cast<int>(raw.data.size());
-    char text[INET6_ADDRSTRLEN];
-    if (type == type_a) {
-        ares_addrttl ttls[max_answers];
-        int n = static_cast<int>(max_answers);
-        int rc = ares_parse_a_reply(raw.data.data(), len, nullptr, ttls, &n);
-        if (rc != ARES_SUCCESS) return status_of(rc == ARES_ENODATA ? rc : ARES_EBADRESP);
-        for (int i = 0; i < n; ++i)
-            if (inet_ntop(AF_INET, &ttls[i].ipaddr, text, sizeof text)) out.emplace_back(text);
-    } else {
-        ares_addr6ttl ttls[max_answers];
-        int n = static_cast<int>(max_answers);
-        int rc = ares_parse_aaaa_reply(raw.data.data(), len, nullptr, ttls, &n);
-        if (rc != ARES_SUCCESS) return status_of(rc == ARES_ENODATA ? rc : ARES_EBADRESP);
-        for (int i = 0; i < n; ++i)
-            if (inet_ntop(AF_INET6, &ttls[i].ip6addr, text, sizeof text)) out.emplace_back(text);
-    }
-    // Only a CNAME and no address at its end: nothing there (NODATA).
-    return out.empty() ? DnsAnswer::not_found : DnsAnswer::found;
+    return to_status(mta::dns::parse_addresses(raw.status, raw.data.data(), raw.data.size(), type == type_aaaa, out));
 }
 
-// An MX answer, unsorted. Targets that are not host names are dropped (they
-// would end up in logs and SMTP sessions); a null MX (RFC 7505: "0 .") is
-// kept as one record with an empty host when it is the only one, ignored
-// beside real exchangers. Only garbage: temporary, never a bounce.
 Status parse_mx(const Raw& raw, std::vector<MxRecord>& out) {
-    if (raw.status != ARES_SUCCESS) return status_of(raw.status);
-    ares_mx_reply* list = nullptr;
-    int rc = ares_parse_mx_reply(raw.data.data(), static_cast<int>(raw.data.size()), &list);
-    if (rc != ARES_SUCCESS) return status_of(rc == ARES_ENODATA ? rc : ARES_EBADRESP);
-    std::size_t seen = 0, null_mx = 0;
-    for (auto* r = list; r && seen < max_answers; r = r->next, ++seen) {
-        std::string_view host = r->host ? std::string_view(r->host) : std::string_view();
-        host = strip_root_dot(host);
-        if (host.empty()) {
-            ++null_mx;
-            continue;
-        }
-        if (valid_hostname(host)) out.push_back(MxRecord{r->priority, std::string(host)});
-    }
-    ares_free_data(list);
-    if (out.empty() && null_mx > 0 && seen == null_mx) {
-        out.push_back(MxRecord{0, ""});
-        return DnsAnswer::found;
-    }
-    if (out.empty()) return seen == 0 ? DnsAnswer::not_found : DnsAnswer::temporary;
-    return DnsAnswer::found;
+    return to_status(mta::dns::parse_mx(raw.status, raw.data.data(), raw.data.size(), out));
 }
 
-// A PTR answer: the names that are host names, in answer order, no duplicates.
 Status parse_ptr(const Raw& raw, const proto::net::IpAddress& ip, std::vector<std::string>& out) {
-    if (raw.status != ARES_SUCCESS) return status_of(raw.status);
-    hostent* host = nullptr;
-    int rc = ares_parse_ptr_reply(raw.data.data(), static_cast<int>(raw.data.size()), ip.bytes.data(),
-                                  ip.v6 ? 16 : 4, ip.v6 ? AF_INET6 : AF_INET, &host);
-    if (rc != ARES_SUCCESS) return status_of(rc == ARES_ENODATA ? rc : ARES_EBADRESP);
-    std::size_t seen = 0;
-    auto take = [&](const char* name) {
-        if (!name || out.size() >= max_answers) return;
-        ++seen;
-        std::string_view n = strip_root_dot(name);
-        if (!valid_hostname(n)) return;
-        if (std::find(out.begin(), out.end(), n) == out.end()) out.emplace_back(n);
-    };
-    // c-ares puts every PTR target in h_aliases (in order) and the last one in h_name.
-    if (host->h_aliases)
-        for (char** a = host->h_aliases; *a && seen < max_answers; ++a) take(*a);
-    if (out.empty()) take(host->h_name);
-    ares_free_hostent(host);
-    return out.empty() ? DnsAnswer::not_found : DnsAnswer::found;
+    return to_status(mta::dns::parse_ptr(raw.status, raw.data.data(), raw.data.size(), ip.bytes, ip.v6, out));
 }
 
 // Both families' answers as one: found if either has addresses; otherwise a
@@ -470,8 +404,9 @@ asio::awaitable<DnsAnswer> lookup_addresses(std::shared_ptr<AresResolver::Impl> 
 }  // namespace
 
 AresResolver::AresResolver(asio::any_io_executor ex, Options options) {
-    if (options.timeout.count() < 1) throw std::invalid_argument("dns: timeout must be at least 1ms");
-    if (options.tries < 1) throw std::invalid_argument("dns: tries must be at least 1");
+    if (options.timeout < std::chrono::milliseconds(1) || options.timeout > std::chrono::minutes(10))
+        throw std::invalid_argument("dns: timeout must be between 1ms and 10min");
+    if (options.tries < 1 || options.tries > 100) throw std::invalid_argument("dns: tries must be between 1 and 100");
     impl_ = std::make_shared<Impl>(std::move(ex), std::move(options));
     impl_->open();
 }

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/answers.h"  // MxRecord, max_answers
 #include "restrictions/restrictions.h"
 
 namespace mta::dns {
@@ -49,19 +50,11 @@ struct Options {
     std::vector<std::string> servers;  // "127.0.0.1:5353" overrides resolv.conf (tests); empty: /etc/resolv.conf
 };
 
-struct MxRecord {
-    int preference;
-    std::string host;  // "" for a null MX (RFC 7505)
-};
-
 struct ClientNames {
     std::string client_name = "unknown";
     std::string reverse_client_name = "unknown";
     bool tempfail = false;
 };
-
-// Records kept per query; the rest of an answer is ignored.
-inline constexpr std::size_t max_answers = 64;
 
 class AresResolver final : public restrictions::Resolver {
 public:
