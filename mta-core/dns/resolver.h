@@ -12,9 +12,12 @@
 //
 // Semantics (Postfix's dns_lookup): NXDOMAIN and NODATA are "not_found";
 // SERVFAIL, REFUSED, timeouts, network and parse errors are "temporary".
-// CNAME chains are followed by c-ares. Every call completes within
+// CNAME chains are followed by c-ares. Every query completes within
 // timeout * tries (each attempt is bounded by c-ares' own timer, the whole
-// query by ours, since c-ares doubles the timeout on later tries).
+// query by ours, since c-ares doubles the timeout on later tries; with
+// several servers they share that budget, tried in turn). addresses() asks
+// A and AAAA in parallel; client_names() asks PTR then A or AAAA, so it
+// takes up to twice the bound.
 //
 // Limits and security: names are validated before they are asked for and
 // names in answers are passed on only when they are plain host names
@@ -24,7 +27,10 @@
 // wait in order, their deadline running. A known shortcut: queries to a zone
 // whose servers never answer hold their slots until their deadline, so with
 // more than 128 of them waiting, other lookups wait too (never longer than
-// their own deadline).
+// their own deadline). c-ares 1.18 sends every query to a server from one
+// UDP socket (one source port; random query IDs only): point it at a
+// recursive resolver on this host or a trusted network, as Postfix's own
+// stub resolver expects.
 //
 // Threading: everything runs on the executor given to the constructor, which
 // must not run handlers concurrently (one thread or a strand). Destroying the

@@ -162,8 +162,17 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 
 class MtaDnsResolver : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() { dns_ = std::make_unique<Dnsmasq>(); }
+    static void SetUpTestSuite() {
+        try {
+            dns_ = std::make_unique<Dnsmasq>();
+        } catch (const std::exception& e) {
+            start_error_ = e.what();
+        }
+    }
     static void TearDownTestSuite() { dns_.reset(); }
+    void SetUp() override {
+        if (!dns_) FAIL() << start_error_;
+    }
 
     AresResolver& resolver() {
         if (!resolver_) {
@@ -182,10 +191,12 @@ protected:
     DnsAnswer addresses(const std::string& name) { return run(io_, resolver().addresses(name)); }
 
     static std::unique_ptr<Dnsmasq> dns_;
+    static std::string start_error_;
     asio::io_context io_;
     std::unique_ptr<AresResolver> resolver_;
 };
 std::unique_ptr<Dnsmasq> MtaDnsResolver::dns_;
+std::string MtaDnsResolver::start_error_;
 
 TEST_F(MtaDnsResolver, AddressesFindsAAndAaaa) {
     auto a = addresses("a.test");
@@ -449,6 +460,18 @@ TEST_F(MtaDnsFailure, SilentServerTimesOutWithinTimeoutTimesTries) {
     EXPECT_GE(r->stats().temporary, static_cast<std::uint64_t>(2 * n));
 }
 
+TEST_F(MtaDnsFailure, EveryTriesValueKeepsTheBound) {
+    UdpResponder silent(io_, -1);
+    for (int tries : {1, 3}) {
+        auto r = make(silent.server(), 200ms, tries);
+        auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(run(io_, r->addresses("a.test")).status, DnsAnswer::temporary);
+        auto took = std::chrono::steady_clock::now() - start;
+        EXPECT_LE(took, 200ms * tries + 200ms) << tries;
+        EXPECT_GE(took, 200ms * tries - 20ms) << tries;  // every try was given its time
+    }
+}
+
 TEST_F(MtaDnsFailure, DestroyingTheResolverCompletesWaitingQueries) {
     UdpResponder silent(io_, -1);
     auto r = make(silent.server(), 5000ms);
@@ -481,6 +504,11 @@ TEST_F(MtaDnsFailure, ForwardLookupFailureIsTempfailWithTheReverseName) {
     EXPECT_EQ(n.reverse_client_name, "host.fail.test");
     EXPECT_EQ(n.client_name, "unknown");
     EXPECT_TRUE(n.tempfail);
+}
+
+TEST_F(MtaDnsFailure, SystemConfigurationIsAccepted) {
+    Options o;  // no servers: /etc/resolv.conf (or c-ares' default, 127.0.0.1)
+    EXPECT_NO_THROW(AresResolver(io_.get_executor(), o));
 }
 
 TEST_F(MtaDnsFailure, BadOptionsThrow) {
