@@ -20,13 +20,14 @@ build_packages=(
 )
 # Run: Redis for greylisting and rate state.
 run_packages=(redis-server libsasl2-modules)
-# Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP
-# clients); groff and man for the manual pages; lintian, dpkg-dev (shlibdeps)
-# and file for the Debian package; nc for the README's check.
+# Tests: real peers and tools (Postfix, Dovecot, DNS servers for SPF and for
+# mta-core's resolver, SMTP clients); groff and man for the manual pages;
+# lintian, dpkg-dev (shlibdeps) and file for the Debian package; nc for the
+# README's check.
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
-  sasl2-bin pflogsumm openssl
+  sasl2-bin pflogsumm openssl dnsmasq-base
   groff-base man-db lintian dpkg-dev file netcat-openbsd
 )
 # Benchmarks: the peers we compare against.
