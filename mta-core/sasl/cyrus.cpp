@@ -309,7 +309,7 @@ public:
         : settings_(settings),
           library_(Library::acquire(settings.path, settings.cyrus_config_path)),
           flags_(security_flags(parse_security_options(settings.security_options))),
-          tls_flags_(security_flags(parse_security_options(settings.tls_security_options))) {
+          tls_flags_(security_flags(parse_security_options(tls_options_text(settings)))) {
         mechanisms_ = list(flags_);
         tls_mechanisms_ = list(tls_flags_);
     }

@@ -489,7 +489,7 @@ public:
     DovecotBackend(const Settings& settings, asio::any_io_executor io, std::string path)
         : core_(std::make_shared<Core>(settings, std::move(io), std::move(path))),
           options_(parse_security_options(settings.security_options)),
-          tls_options_(parse_security_options(settings.tls_security_options)) {}
+          tls_options_(parse_security_options(tls_options_text(settings))) {}
     ~DovecotBackend() override { core_->close(); }
 
     std::vector<std::string> mechanisms(bool tls) const override {

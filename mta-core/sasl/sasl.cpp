@@ -118,11 +118,19 @@ SecurityOptions parse_security_options(std::string_view text) {
     return options;
 }
 
+std::string tls_options_text(const Settings& settings) {
+    if (settings.tls_security_options == "$smtpd_sasl_security_options" ||
+        settings.tls_security_options == "${smtpd_sasl_security_options}" ||
+        settings.tls_security_options == "$(smtpd_sasl_security_options)")
+        return settings.security_options;
+    return settings.tls_security_options;
+}
+
 std::shared_ptr<Backend> make_backend(const Settings& settings, boost::asio::any_io_executor io) {
     // Validate both option lists up front: Postfix would only find out at
     // the first AUTH of a session.
     parse_security_options(settings.security_options);
-    parse_security_options(settings.tls_security_options);
+    parse_security_options(tls_options_text(settings));
     if (settings.type == "cyrus") return make_cyrus_backend(settings, std::move(io));
     if (settings.type == "dovecot") return make_dovecot_backend(settings, std::move(io));
     throw std::runtime_error("smtpd_sasl_type: unsupported SASL type \"" + settings.type +
