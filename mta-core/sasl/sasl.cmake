@@ -1,6 +1,7 @@
 # SMTP AUTH backends (smtpd_sasl_type cyrus and dovecot), part of mta_core_lib.
 target_sources(mta_core_lib PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/sasl.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/base64.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cyrus.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dovecot.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dovecot_protocol.cpp)
