@@ -98,6 +98,7 @@ struct Job {
     std::uint64_t generation = 0;  // cont
     std::string response;          // cont, base64
     Completion done;
+    bool retried = false;          // auth: sent again after a lost connection
 };
 
 // One connection to the auth socket; handlers hold it, so its buffers live
@@ -155,6 +156,7 @@ private:
     struct Pending {
         Completion done;
         std::shared_ptr<asio::steady_timer> timer;
+        std::optional<Job> retry;  // a first step not yet retried
     };
 
     // --- everything below runs on strand_ ---
@@ -210,11 +212,17 @@ private:
             return job.done(std::move(o));
         }
         auto generation = connection_->generation;
-        auto done = std::move(job.done);
-        expect(job.request.id, [done = std::move(done), generation](Outcome o) {
+        auto id = job.request.id;
+        auto done = job.done;
+        expect(id, [done = std::move(done), generation](Outcome o) {
             o.generation = generation;
             done(std::move(o));
         });
+        // A first step lost with its connection is sent once more on a new
+        // one (as Postfix retries once): the server may have closed an idle
+        // connection just before the request went out. Continuations are
+        // never retried: their state died with the connection.
+        if (!job.retried) pending_[id].retry = std::move(job);
         write(connection_, std::move(line));
     }
 
@@ -274,8 +282,14 @@ private:
         pending_.clear();
         for (auto& [id, p] : pending) {
             p.timer->cancel();
-            p.done(temporary("connection to the Dovecot auth server lost: " + reason));
+            if (p.retry && !closed_) {
+                p.retry->retried = true;
+                waiting_.push_back(std::move(*p.retry));
+            } else {
+                p.done(temporary("connection to the Dovecot auth server lost: " + reason));
+            }
         }
+        if (!waiting_.empty()) ensure_connecting();
     }
 
     void dispatch(dovecot::Reply reply) {
