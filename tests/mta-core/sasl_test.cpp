@@ -589,6 +589,28 @@ TEST_F(MtaSaslDovecot, KilledMidSessionIsTemporaryWithinTheTimeoutThenReconnects
     EXPECT_EQ(back.last.status, Step::Status::success) << back.last.reason;
 }
 
+// A socket that accepts (in its backlog) and never says a word: the
+// handshake is bounded by the timeout too.
+TEST_F(MtaSaslDovecot, SilentServerTimesOutInTheHandshake) {
+    auto path = dir_.file("silent");
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    ASSERT_EQ(::listen(fd, 16), 0);
+    settings_.path = path;
+    settings_.timeout = 1s;
+    auto b = backend();
+    auto begun = std::chrono::steady_clock::now();
+    auto t = await(io_, exchange(b, local_peer(), "PLAIN", plain("bob", "hunter2"), {}));
+    EXPECT_EQ(t.last.status, Step::Status::temporary);
+    EXPECT_NE(t.last.reason.find("timed out"), std::string::npos) << t.last.reason;
+    EXPECT_LT(std::chrono::steady_clock::now() - begun, 2500ms);
+    EXPECT_TRUE(b->mechanisms(false).empty());
+    ::close(fd);
+}
+
 TEST_F(MtaSaslDovecot, SocketPathProblemsAreNamed) {
     settings_.path = "";
     EXPECT_THROW(backend(), std::runtime_error);
