@@ -30,6 +30,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 
@@ -106,13 +107,59 @@ public:
 
     asio::any_io_executor worker() { return pool_.get_executor(); }
 
-    // Run f on the worker and wait for it (configuration time only).
+    // Run f on the worker and wait for it (configuration time only); after
+    // the timeout, nullopt (f still runs, later: it must own its data).
     template <class F>
-    auto run_sync(F f) {
-        std::packaged_task<decltype(f())()> task(std::move(f));
-        auto future = task.get_future();
-        asio::post(pool_, [&task] { task(); });
+    auto run_sync(F f, std::chrono::milliseconds timeout) -> std::optional<decltype(f())> {
+        auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+        auto future = task->get_future();
+        asio::post(pool_, [task] { (*task)(); });
+        if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
         return future.get();
+    }
+
+    // What sasl_listmech offers for these properties. The answer depends
+    // only on smtpd.conf, read once per process, so it is kept.
+    std::vector<std::string> mechanisms(const std::string& service, const std::string& realm, unsigned flags,
+                                        std::chrono::milliseconds timeout) {
+        std::string key = service + "\n" + realm + "\n" + std::to_string(flags);
+        {
+            std::lock_guard lock(cache_mutex_);
+            if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+        }
+        auto listed = run_sync(
+            [service, realm, flags]() -> std::pair<std::string, std::string> {
+                sasl_conn_t* conn = nullptr;
+                int rc = sasl_server_new(service.c_str(), nullptr, realm.empty() ? nullptr : realm.c_str(), nullptr,
+                                         nullptr, nullptr, 0, &conn);
+                if (rc != SASL_OK)
+                    return {std::string("SASL per-connection initialisation: ") + sasl_errstring(rc, nullptr, nullptr),
+                            {}};
+                sasl_security_properties_t props{};
+                props.security_flags = flags;
+                rc = sasl_setprop(conn, SASL_SEC_PROPS, &props);
+                const char* result = nullptr;
+                int count = 0;
+                if (rc == SASL_OK) rc = sasl_listmech(conn, nullptr, "", " ", "", &result, nullptr, &count);
+                std::string text = (rc == SASL_OK && result != nullptr) ? std::string(result) : std::string();
+                sasl_dispose(&conn);
+                return {{}, text};
+            },
+            timeout);
+        if (!listed) throw std::runtime_error("SASL: libsasl2 is busy (a password check is stuck?); try again");
+        if (!listed->first.empty()) throw std::runtime_error(listed->first);
+        std::vector<std::string> names;
+        const std::string& text = listed->second;
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            auto end = text.find(' ', pos);
+            if (end == std::string::npos) end = text.size();
+            if (end > pos) names.push_back(text.substr(pos, end - pos));
+            pos = end + 1;
+        }
+        std::lock_guard lock(cache_mutex_);
+        cache_[key] = names;
+        return names;
     }
 
 private:
@@ -141,7 +188,7 @@ private:
         } else if (readable("/etc/postfix/sasl/" + application_ + ".conf")) {
             path_ = "/etc/postfix/sasl";
         }
-        std::string error = run_sync([this]() -> std::string {
+        auto error = run_sync([this]() -> std::string {
             int major = 0;
             sasl_version_info(nullptr, nullptr, &major, nullptr, nullptr, nullptr);
             if (major != SASL_VERSION_MAJOR)
@@ -152,12 +199,15 @@ private:
             int rc = sasl_server_init(global_callbacks, application_.c_str());
             if (rc != SASL_OK) return std::string("per-process initialisation failed: ") + sasl_errstring(rc, nullptr, nullptr);
             return {};
-        });
-        if (!error.empty()) throw std::runtime_error("SASL: " + error);
+        }, std::chrono::hours(1));
+        if (!error) throw std::runtime_error("SASL: libsasl2 initialisation did not finish");
+        if (!error->empty()) throw std::runtime_error("SASL: " + *error);
     }
 
     std::string application_, config_path_;
     std::string path_;  // handed to sasl_set_path, which keeps the pointer
+    std::mutex cache_mutex_;
+    std::map<std::string, std::vector<std::string>> cache_;
     asio::thread_pool pool_{1};
 };
 
@@ -310,8 +360,10 @@ public:
           library_(Library::acquire(settings.path, settings.cyrus_config_path)),
           flags_(security_flags(parse_security_options(settings.security_options))),
           tls_flags_(security_flags(parse_security_options(tls_options_text(settings)))) {
-        mechanisms_ = list(flags_);
-        tls_mechanisms_ = list(tls_flags_);
+        // sasl_listmech on a throwaway conn: what EHLO advertises (mech_list
+        // from smtpd.conf, filtered by the options).
+        mechanisms_ = library_->mechanisms(settings.service, settings.local_domain, flags_, settings.timeout);
+        tls_mechanisms_ = library_->mechanisms(settings.service, settings.local_domain, tls_flags_, settings.timeout);
     }
 
     std::vector<std::string> mechanisms(bool tls) const override { return tls ? tls_mechanisms_ : mechanisms_; }
@@ -321,41 +373,6 @@ public:
     }
 
 private:
-    // sasl_listmech on a throwaway conn with these properties: what EHLO
-    // advertises (mech_list from smtpd.conf, filtered by the options).
-    std::vector<std::string> list(unsigned flags) {
-        std::string error;
-        std::string text = library_->run_sync([&]() -> std::string {
-            sasl_conn_t* conn = nullptr;
-            int rc = sasl_server_new(settings_.service.c_str(), nullptr,
-                                     settings_.local_domain.empty() ? nullptr : settings_.local_domain.c_str(),
-                                     nullptr, nullptr, nullptr, 0, &conn);
-            if (rc != SASL_OK) {
-                error = std::string("SASL per-connection initialisation: ") + sasl_errstring(rc, nullptr, nullptr);
-                return {};
-            }
-            sasl_security_properties_t props{};
-            props.security_flags = flags;
-            rc = sasl_setprop(conn, SASL_SEC_PROPS, &props);
-            const char* result = nullptr;
-            int count = 0;
-            if (rc == SASL_OK) rc = sasl_listmech(conn, nullptr, "", " ", "", &result, nullptr, &count);
-            std::string listed = (rc == SASL_OK && result != nullptr) ? std::string(result) : std::string();
-            sasl_dispose(&conn);
-            return listed;
-        });
-        if (!error.empty()) throw std::runtime_error(error);
-        std::vector<std::string> names;
-        std::size_t pos = 0;
-        while (pos < text.size()) {
-            auto end = text.find(' ', pos);
-            if (end == std::string::npos) end = text.size();
-            if (end > pos) names.push_back(text.substr(pos, end - pos));
-            pos = end + 1;
-        }
-        return names;
-    }
-
     Settings settings_;
     std::shared_ptr<Library> library_;
     unsigned flags_, tls_flags_;
