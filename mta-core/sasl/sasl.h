@@ -18,6 +18,12 @@
 // Limits: libsasl2 is initialised once per process (its configuration is
 // global), so a change of smtpd_sasl_path or cyrus_sasl_config_path needs a
 // restart, as a change of the smtpd.conf file does; make_backend says so.
+// A libsasl2 call that never returns (a stuck saslauthd) holds the one
+// worker: every Cyrus AUTH then ends in a temporary failure after the
+// timeout until it returns. The Dovecot socket is connected late (as
+// Postfix): a missing socket is a temporary failure at AUTH time and an
+// empty mechanism list (no AUTH in EHLO) until a handshake succeeds, not an
+// error of make_backend.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -61,6 +67,7 @@ struct Settings {
     std::string local_domain;         // smtpd_sasl_local_domain (realm)
     std::string security_options = "noanonymous";                       // smtpd_sasl_security_options
     std::string tls_security_options = "$smtpd_sasl_security_options";  // already expanded by the caller
+                                      // (this default, left as it is, means security_options)
     std::string cyrus_config_path;    // cyrus_sasl_config_path (empty: libsasl2's default, /etc/postfix/sasl etc. as Postfix)
     std::chrono::milliseconds timeout{30000};
 };
