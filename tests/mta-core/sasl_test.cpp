@@ -547,7 +547,7 @@ TEST_F(MtaSaslDovecot, WrongPasswordAndUnknownMechanismFail) {
     EXPECT_EQ(testsupport::read_file(dir_.file("dovecot.log")).find("Wr0ng"), std::string::npos);
 }
 
-TEST_F(MtaSaslDovecot, TwentyConcurrentExchangesShareOneConnection) {
+TEST_F(MtaSaslDovecot, TwentyConcurrentExchangesComplete) {
     auto b = backend();
     std::vector<std::optional<Transcript>> results(20);
     for (int i = 0; i < 20; ++i) {
