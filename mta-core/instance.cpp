@@ -19,6 +19,8 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "smtp/address.h"
+#include "dns/resolver.h"
+#include "sasl/sasl.h"
 #include "tables/tables.h"
 
 namespace mta {
@@ -128,6 +130,8 @@ struct Builder {
     proto::metrics::Registry* metrics = nullptr;
     std::map<std::string, std::shared_ptr<const tables::Table>> tables;
     std::map<std::string, std::shared_ptr<restrictions::PolicyService>> policies;
+    std::map<std::string, std::shared_ptr<sasl::Backend>> sasl_backends;
+    std::shared_ptr<dns::AresResolver> resolver;  // one per configuration, shared by listeners
     std::vector<Interface> ifaces = interfaces();
 
     std::shared_ptr<const tables::Table> table(const std::string& spec, tables::Flavour flavour) {
@@ -346,6 +350,37 @@ struct Builder {
                                   " needs smtpd_tls_cert_file (and smtpd_tls_key_file)");
         }
         c->sasl_enable = s.boolean("smtpd_sasl_auth_enable");
+        c->sasl_response_limit = static_cast<std::size_t>(s.integer("smtpd_sasl_response_limit", 1, 1 << 24));
+        if (c->sasl_enable) {
+            sasl::Settings ss;
+            ss.type = lower(s.str("smtpd_sasl_type"));
+            ss.path = s.str("smtpd_sasl_path");
+            ss.service = s.str("smtpd_sasl_service");
+            ss.local_domain = s.str("smtpd_sasl_local_domain");
+            ss.security_options = s.str("smtpd_sasl_security_options");
+            ss.tls_security_options = s.str("smtpd_sasl_tls_security_options");
+            ss.cyrus_config_path = s.str("cyrus_sasl_config_path");
+            if (ss.type != "cyrus" && ss.type != "dovecot")
+                throw ConfigError(service + ": smtpd_sasl_type = " + ss.type + ": expected cyrus or dovecot");
+            std::string key = ss.type + "|" + ss.path + "|" + ss.service + "|" + ss.local_domain + "|" +
+                              ss.security_options + "|" + ss.tls_security_options + "|" + ss.cyrus_config_path;
+            if (auto it = sasl_backends.find(key); it != sasl_backends.end()) {
+                c->sasl = it->second;
+            } else {
+                try {
+                    c->sasl = sasl::make_backend(ss, executor);
+                } catch (const std::exception& e) {
+                    throw ConfigError(service + ": smtpd_sasl_type = " + ss.type + ", smtpd_sasl_path = " +
+                                      ss.path + ": " + e.what());
+                }
+                sasl_backends[key] = c->sasl;
+            }
+        }
+        c->peername_lookup = s.boolean("smtpd_peername_lookup");
+        if (!check_only) {
+            if (!resolver) resolver = std::make_shared<dns::AresResolver>(executor, dns::Options{});
+            c->resolver = resolver;
+        }
         c->compatibility_level = s.str("compatibility_level");
 
         auto open = [&](const std::string& spec) { return table(spec, tables::Flavour::access); };
@@ -374,6 +409,7 @@ struct Builder {
                               "defer_if_permit");
 
         auto& env = c->env;
+        env.resolver = c->resolver.get();
         try {
             std::vector<std::string> nets;
             for (const auto& n : s.list("mynetworks")) {
@@ -549,7 +585,7 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     inst->config_directory = dir_of(main_cf_path);
     auto master = config::load_master_cf(inst->config_directory + "/master.cf");
     for (const auto& w : main.warnings) inst->warnings.push_back(w);
-    Builder b{Settings(main, master), inst->config_directory, {}, executor, check_only, metrics, {}, {}};
+    Builder b{Settings(main, master), inst->config_directory, {}, executor, check_only, metrics, {}, {}, {}, {}};
     Settings& s = b.main;
     s.set_computed_default("config_directory", inst->config_directory);
     std::string hostname = host_name();

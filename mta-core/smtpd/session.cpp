@@ -24,7 +24,9 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "maillog.h"
+#include "dns/resolver.h"
 #include "queue/queue_store.h"
+#include "sasl/sasl.h"
 #include "smtpd/anvil.h"
 #include "smtp/command.h"
 #include "smtp/data.h"
@@ -183,6 +185,7 @@ private:
     asio::awaitable<Reply> proceed_vrfy(const Command&);
     asio::awaitable<Reply> proceed_starttls(const Command&);
     asio::awaitable<Reply> proceed_auth(const Command&);
+    asio::awaitable<std::optional<std::string>> read_response_line();
     asio::awaitable<Reply> proceed_expn(const Command&);
 
     asio::awaitable<Verdict> run_stage(std::span<const Stage> stages);
@@ -381,7 +384,13 @@ asio::awaitable<Reply> Session::proceed_helo(const Command& cmd) {
     text += "\nSIZE " + std::to_string(cfg_->message_size_limit);
     if (!cfg_->disable_vrfy) text += "\nVRFY";
     if (cfg_->tls && !stream_.tls() && cfg_->tls_level != TlsLevel::none) text += "\nSTARTTLS";
-    if (cfg_->sasl_enable && (!cfg_->tls_auth_only || stream_.tls())) text += "\nAUTH PLAIN LOGIN";
+    if (cfg_->sasl && (!cfg_->tls_auth_only || stream_.tls())) {
+        auto mechanisms = cfg_->sasl->mechanisms(stream_.tls());
+        if (!mechanisms.empty()) {
+            text += "\nAUTH";
+            for (const auto& m : mechanisms) text += " " + m;
+        }
+    }
     text += "\nENHANCEDSTATUSCODES\n8BITMIME";
     if (cfg_->smtputf8) text += "\nSMTPUTF8";
     co_return Reply{250, text};
@@ -603,6 +612,24 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     message.reserve(body.size() + 512);
     for (const auto& h : tx_.effects.prepend) message += h + "\r\n";
     message += received_header(tx_.recipients.empty() ? "" : tx_.recipients.front());
+    if (!facts_.sasl_username.empty()) {
+        // A submission (RFC 6409 8.2, 8.3): add what the client left out.
+        auto has_field = [&](std::string_view name) {
+            for (std::size_t pos = 0; pos < body.size();) {
+                auto eol = body.find("\r\n", pos);
+                if (eol == std::string::npos || eol == pos) return false;
+                if (body.size() - pos > name.size() &&
+                    std::equal(name.begin(), name.end(), body.begin() + static_cast<std::ptrdiff_t>(pos),
+                               [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                           std::tolower(static_cast<unsigned char>(b)); }))
+                    return true;
+                pos = eol + 2;
+            }
+            return false;
+        };
+        if (!has_field("message-id:")) message += "Message-ID: <" + tx_.queue_id + "@" + cfg_->myhostname + ">\r\n";
+        if (!has_field("date:")) message += "Date: " + rfc2822_date(std::time(nullptr)) + "\r\n";
+    }
     message += body;
     if (tx_.effects.discard) {
         maillog::line("smtpd", tx_.queue_id + ": discard: END-OF-MESSAGE from " +
@@ -773,7 +800,7 @@ asio::awaitable<Reply> Session::proceed_starttls(const Command&) {
 }
 
 std::optional<Reply> Session::check_auth(const Command&) {
-    if (!cfg_->sasl_enable) return Reply{503, "5.5.1 Error: authentication not enabled"};
+    if (!cfg_->sasl) return Reply{503, "5.5.1 Error: authentication not enabled"};
     if (cfg_->tls_auth_only && !stream_.tls())
         return Reply{538, "5.7.11 Encryption required for requested authentication mechanism"};
     if (!facts_.sasl_username.empty()) return Reply{503, "5.5.1 Error: already authenticated"};
@@ -783,8 +810,80 @@ std::optional<Reply> Session::check_auth(const Command&) {
     return std::nullopt;
 }
 
-asio::awaitable<Reply> Session::proceed_auth(const Command&) {
-    co_return Reply{535, "5.7.8 Error: authentication failed: mechanism not available"};
+// One line of an AUTH exchange (RFC 4954 4): at most smtpd_sasl_response_limit
+// bytes; nullopt when the client went away or sent too much.
+asio::awaitable<std::optional<std::string>> Session::read_response_line() {
+    while (true) {
+        auto lf = in_.find('\n');
+        if (lf != std::string::npos) {
+            std::string line = in_.substr(0, lf);
+            in_.erase(0, lf + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.size() > cfg_->sasl_response_limit) co_return std::nullopt;
+            co_return line;
+        }
+        if (in_.size() > cfg_->sasl_response_limit + 2) co_return std::nullopt;
+        move_deadline();
+        bool got = co_await fill();
+        if (!got) co_return std::nullopt;
+    }
+}
+
+asio::awaitable<Reply> Session::proceed_auth(const Command& cmd) {
+    // AUTH mechanism [initial-response]
+    std::string mechanism = upper(cmd.argument.substr(0, cmd.argument.find(' ')));
+    std::optional<std::string> initial;
+    if (auto sp = cmd.argument.find(' '); sp != std::string::npos) {
+        std::string encoded = cmd.argument.substr(sp + 1);
+        if (encoded == "=") {
+            initial = std::string();
+        } else {
+            initial = sasl::base64_decode(encoded);
+            if (!initial) co_return Reply{501, "5.5.2 Cannot decode response"};
+        }
+    }
+    if (mechanism.empty()) co_return Reply{501, "5.5.4 Syntax: AUTH mechanism"};
+    sasl::Peer peer{facts_.client_address, facts_.client_port, facts_.server_address, facts_.server_port,
+                    stream_.tls()};
+    auto auth = cfg_->sasl->begin(peer);
+    sasl::Step step = co_await auth->start(mechanism, initial);
+    while (step.status == sasl::Step::Status::challenge) {
+        queue_reply({334, sasl::base64_encode(step.challenge)});
+        bool flushed = co_await flush();
+        if (!flushed) {
+            quit_ = true;
+            co_return Reply{0, {}};
+        }
+        auto line = co_await read_response_line();
+        if (!line) {
+            quit_ = true;
+            maillog::line("smtpd", "warning: " + maillog::printable(facts_.namaddr()) + ": SASL " + mechanism +
+                                       " authentication aborted: response too long or connection lost");
+            co_return Reply{0, {}};
+        }
+        if (*line == "*") co_return Reply{501, "5.7.0 Authentication aborted"};
+        auto decoded = sasl::base64_decode(*line);
+        if (!decoded) co_return Reply{501, "5.5.2 Cannot decode response"};
+        step = co_await auth->next(std::move(*decoded));
+    }
+    if (svc_.metrics)
+        svc_.metrics
+            ->counter("smtpd_auth_total", "AUTH exchanges by result",
+                      {{"result", step.status == sasl::Step::Status::success   ? "success"
+                                  : step.status == sasl::Step::Status::failure ? "failure"
+                                                                               : "temporary"}})
+            .inc();
+    if (step.status == sasl::Step::Status::success) {
+        facts_.sasl_method = mechanism;
+        facts_.sasl_username = step.username;
+        co_return Reply{235, "2.7.0 Authentication successful"};
+    }
+    // The reason is the backend's words, never the password.
+    maillog::line("smtpd", "warning: " + maillog::printable(facts_.namaddr()) + ": SASL " + mechanism +
+                               " authentication failed: " + maillog::printable(step.reason));
+    if (step.status == sasl::Step::Status::temporary)
+        co_return Reply{454, "4.7.0 Temporary authentication failure"};
+    co_return Reply{535, "5.7.8 Error: authentication failed: authentication failure"};
 }
 
 // --- the loop ----------------------------------------------------------------
@@ -800,6 +899,14 @@ asio::awaitable<bool> Session::fill() {
 
 asio::awaitable<bool> Session::connect_phase() {
     facts_.protocol_state = "CONNECT";
+    if (cfg_->resolver && cfg_->peername_lookup) {
+        // Postfix's smtpd_peer: the PTR name, kept as client_name only if it
+        // resolves back to the address (RFC 1912 2.1 forward-confirmed).
+        auto names = co_await cfg_->resolver->client_names(facts_.client_address);
+        facts_.client_name = names.client_name;
+        facts_.reverse_client_name = names.reverse_client_name;
+        facts_.client_name_tempfail = names.tempfail;
+    }
     maillog::line("smtpd", "connect from " + maillog::printable(facts_.namaddr()));
     exempt_ = cfg_->client_event_limit_exceptions.contains(facts_.client_address);
     if (svc_.anvil && !exempt_) {

@@ -17,6 +17,12 @@
 namespace mta::config {
 class Settings;
 }
+namespace mta::dns {
+class AresResolver;
+}
+namespace mta::sasl {
+class Backend;
+}
 
 namespace mta::smtpd {
 
@@ -65,8 +71,15 @@ struct SmtpdConfig {
     int tls_loglevel = 0;
     std::shared_ptr<boost::asio::ssl::context> tls;  // null without a certificate
 
-    // AUTH
+    // AUTH (RFC 4954) through Cyrus SASL or Dovecot; null when disabled.
     bool sasl_enable = false;
+    std::shared_ptr<sasl::Backend> sasl;
+    std::size_t sasl_response_limit = 12288;  // smtpd_sasl_response_limit
+
+    // DNS for the client name (smtpd_peername_lookup) and the DNS
+    // restrictions; env.resolver points at it.
+    std::shared_ptr<dns::AresResolver> resolver;
+    bool peername_lookup = true;
 
     // Restrictions per stage, and the facts they need.
     restrictions::List client, helo, sender, relay, recipient, data, end_of_data;

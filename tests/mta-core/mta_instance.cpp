@@ -59,6 +59,8 @@ void MtaInstance::write_config() {
                        "mynetworks = 127.0.0.2/32\n"
                        "smtpd_client_event_limit_exceptions =\n"
                        "smtpd_error_sleep_time = 0\n"
+                       // No DNS from the tests' sessions unless a test asks for it.
+                       "smtpd_peername_lookup = no\n"
                        "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
                        "reject_unauth_destination\n"
                        "alias_maps =\n"
