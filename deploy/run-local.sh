@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install, build and run the whole service on this host, in the foreground:
 # a private Redis on 127.0.0.1:6379 (or the one already answering there), the
-# three policy daemons on their default loopback ports, and delivery-maildir
-# serving LMTP on 127.0.0.1:24 into STATE_DIR/mail. Ready for Postfix's check_policy_service:
+# three policy daemons on their default loopback ports, delivery-maildir
+# serving LMTP on 127.0.0.1:24 into STATE_DIR/mail, and mta-core taking mail
+# on 127.0.0.1:SMTP_PORT (2525) for the mailboxes of STATE_DIR/etc/vmailbox,
+# asking the three daemons about every recipient. Ready for Postfix's check_policy_service too:
 # STATE_DIR/etc/postfix-main.cf is deploy/postfix/main.cf with this run's
 # mailbox list (STATE_DIR/etc/vmailbox) in place of /etc/mailpolicy/vmailbox.
 # Ctrl-C (or SIGTERM) drains and stops everything; SIGHUP reloads the daemons.
 #   STATE_DIR  Redis data, mail and logs (default /var/lib/mailpolicy)
 #   BUILD_DIR  build directory (default: build)
+#   SMTP_PORT  mta-core's port on 127.0.0.1 (default 2525, so a Postfix on 25 can
+#              stand beside it for the README's Postfix path)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -17,7 +21,8 @@ run_user=mailpolicy
 
 "$root/deploy/install-deps.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-programs=(policyd-spf policyd-ratelimit policyd-greylist delivery-maildir)
+smtp_port=${SMTP_PORT:-2525}
+programs=(policyd-spf policyd-ratelimit policyd-greylist delivery-maildir mta-core)
 cmake --build "$build" -j "$(nproc)" --target "${programs[@]}"
 
 # The daemons never need root: they run as a dedicated system user.
@@ -26,7 +31,7 @@ id "$run_user" >/dev/null 2>&1 ||
 # STATE_DIR itself is searchable by all: Postfix (user postfix) reads the
 # mailbox list's index in STATE_DIR/etc.
 install -d -o "$run_user" -g "$run_user" -m 0755 "$state"
-install -d -o "$run_user" -g "$run_user" -m 0750 "$state/redis" "$state/mail" "$state/log"
+install -d -o "$run_user" -g "$run_user" -m 0750 "$state/redis" "$state/mail" "$state/log" "$state/queue"
 install -d -m 0755 "$state/etc"
 
 # The example configurations of deploy/config/, with this host's paths. The
@@ -45,6 +50,13 @@ if "virtual_base" in c:
 json.dump(c, open(dst, "w"), indent=2)
 PY
 done
+
+# mta-core's example main.cf and master.cf with this run's paths and port.
+install -d -m 0755 "$state/etc/mta-core"
+sed -e "s#/var/lib/mailpolicy/queue#$state/queue#" -e "s#/var/log/mailpolicy/maillog#$state/log/maillog#" \
+  -e "s#/etc/mailpolicy/vmailbox#$state/etc/vmailbox#" -e "s#^mail_owner = .*#mail_owner = $run_user#" \
+  "$config/mta-core/main.cf" >"$state/etc/mta-core/main.cf"
+sed "s#^smtp      inet#127.0.0.1:$smtp_port inet#" "$config/mta-core/master.cf" >"$state/etc/mta-core/master.cf"
 
 # The Postfix snippet with this run's paths (see "Behind Postfix" in README.md).
 sed "s#/etc/mailpolicy/vmailbox#$state/etc/vmailbox#g" "$root/deploy/postfix/main.cf" >"$state/etc/postfix-main.cf"
@@ -83,8 +95,8 @@ else
 fi
 
 start() {
-  local name=$1 port=$2
-  "$build/$name/$name" --config "$state/etc/$name.json" 2>>"$state/log/$name.log" &
+  local name=$1 port=$2 config=${3:-$state/etc/$1.json}
+  "$build/$name/$name" --config "$config" 2>>"$state/log/$name.log" &
   pids+=($!)
   daemons+=($!)
   wait_port "$port"
@@ -94,8 +106,9 @@ start policyd-spf 10034
 start policyd-ratelimit 10032
 start policyd-greylist 10023
 start delivery-maildir 24
+start mta-core "$smtp_port" "$state/etc/mta-core/main.cf"
 
-echo "run-local: ready; Ctrl-C stops, kill -HUP $$ reloads. Postfix snippet: $state/etc/postfix-main.cf; mail: $state/mail/" >&2
+echo "run-local: ready: SMTP on 127.0.0.1:$smtp_port (mta-core), mail in $state/mail/, maillog $state/log/maillog; Ctrl-C stops, kill -HUP $$ reloads. Postfix snippet: $state/etc/postfix-main.cf" >&2
 # Any child dying ends the run, so a broken service is never silently missing.
 # A trapped signal (SIGHUP) also ends `wait -n`, with a status above 128,
 # while every service still runs: then wait again.

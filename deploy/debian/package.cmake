@@ -40,6 +40,10 @@ install(FILES ${deploy}/config/policyd-spf.json ${deploy}/config/delivery-maildi
 install(FILES ${deploy}/config/policyd-greylist.json ${deploy}/config/policyd-ratelimit.json
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
         DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/mailpolicy)
+install(FILES ${deploy}/config/mta-core/main.cf ${deploy}/config/mta-core/master.cf
+        DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/mailpolicy/mta-core)
+install(FILES ${deploy}/config/mta-core/main.cf RENAME mta-core-main.cf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 file(GLOB units ${deploy}/systemd/*.service)
 install(FILES ${units} DESTINATION lib/systemd/system)

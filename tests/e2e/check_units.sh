@@ -2,7 +2,9 @@
 # Checks deploy/systemd/*.service with systemd's own tools, offline (no
 # running systemd needed): `systemd-analyze verify` must print nothing about
 # our units, and `systemd-analyze security` must rate each one "OK" (exposure
-# below 2.0 of 10). The ExecStart paths are pointed at the built binaries,
+# below 2.0 of 10; mta-core below 2.5: like Postfix's master it starts as
+# root to bind port 25 and start spawn services as their users, keeping only
+# those capabilities, and drops to mail_owner itself). The ExecStart paths are pointed at the built binaries,
 # since verify checks that they exist; the man: links are not followed (the
 # pages are not installed here; the package test verifies them installed).
 # Usage: check_units.sh SOURCE_DIR BUILD_DIR
@@ -23,8 +25,10 @@ for unit in *.service; do
     echo "FAIL $unit: systemd-analyze verify:"; echo "$out"; status=1
   fi
   level=$(systemd-analyze security --offline=yes "./$unit" 2>&1 | sed -n 's/.*exposure level for .*: \([0-9.]*\) .*/\1/p')
-  if [ -z "$level" ] || ! awk -v l="$level" 'BEGIN { exit !(l < 2.0) }'; then
-    echo "FAIL $unit: exposure level '${level}' (want < 2.0)"; status=1
+  limit=2.0
+  [ "$unit" = mta-core.service ] && limit=2.5
+  if [ -z "$level" ] || ! awk -v l="$level" -v m="$limit" 'BEGIN { exit !(l < m) }'; then
+    echo "FAIL $unit: exposure level '${level}' (want < $limit)"; status=1
   else
     echo "ok   $unit: verify clean, exposure $level"
   fi

@@ -43,7 +43,7 @@ until_true() {
 }
 
 mkdir -p "$tmp/root/deploy" "$tmp/bin"
-cp -r "$src/deploy/config" "$tmp/root/deploy/"
+cp -r "$src/deploy/config" "$src/deploy/postfix" "$tmp/root/deploy/"
 cp "$src/deploy/run-local.sh" "$tmp/root/deploy/"
 printf '#!/bin/sh\nexit 0\n' > "$tmp/root/deploy/install-deps.sh"
 printf '#!/bin/sh\nexit 0\n' > "$tmp/bin/cmake"
@@ -61,13 +61,14 @@ answers() {  # a policy request to 127.0.0.1:PORT in the namespace gets an actio
   in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/$0 && printf "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=127.0.0.1\nsender=a@example.org\nrecipient=b@example.org\n\n" >&3 && head -c 7 <&3 | grep -q "action="' "$1"
 }
 lmtp_greets() { in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/24 && head -c 3 <&3 | grep -q 220'; }
+smtp_greets() { in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525 && head -c 3 <&3 | grep -q 220'; }
 reloaded() {  # DAEMON has logged at least N reloads
   local n
   n=$(grep -c "configuration reloaded" "$tmp/state/log/$1.log" 2>/dev/null || true)
   [[ ${n:-0} -ge $2 ]]
 }
 
-daemons=(policyd-spf policyd-ratelimit policyd-greylist delivery-maildir)
+daemons=(policyd-spf policyd-ratelimit policyd-greylist delivery-maildir mta-core)
 for round in 1 2; do
   kill -HUP "$pid"
   for d in "${daemons[@]}"; do
@@ -76,6 +77,7 @@ for round in 1 2; do
   kill -0 "$pid" 2>/dev/null || fail "run-local.sh exited after SIGHUP $round"
   for port in 10034 10032 10023; do answers "$port" || fail "nothing answers on $port after SIGHUP $round"; done
   lmtp_greets || fail "no LMTP greeting after SIGHUP $round"
+  smtp_greets || fail "no SMTP greeting from mta-core after SIGHUP $round"
   in_ns redis-cli -p 6379 ping | grep -q PONG || fail "Redis stopped after SIGHUP $round"
 done
 grep -q "a service exited\|stopping" "$tmp/run-local.log" && fail "run-local.sh stopped something"
