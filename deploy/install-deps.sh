@@ -22,7 +22,7 @@ run_packages=(redis-server libsasl2-modules)
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
-  sasl2-bin pflogsumm openssl
+  sasl2-bin pflogsumm openssl miltertest
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)
