@@ -86,8 +86,10 @@ Negotiated negotiate_policy_filter(const OptionNegotiation& offer) {
     // Steps we do not need, and commands we read without answering, each
     // only if offered (engine.c: a filter may not ask for more than the MTA
     // offers; milter8.c drops what it did not offer).
+    // Not SMFIP_HDR_LEADSPC: with it the MTA also takes our header values
+    // verbatim, and "X-Greylist:delayed" would lose its space.
     std::uint32_t wanted = step::no_unknown | step::no_data | step::no_reply_header |
-                           step::no_reply_eoh | step::no_reply_body | step::header_leading_space;
+                           step::no_reply_eoh | step::no_reply_body;
     r.steps = offer.steps & wanted;
     if (offer.actions & action::set_symlist) {
         r.actions |= action::set_symlist;

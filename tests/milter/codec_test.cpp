@@ -313,6 +313,7 @@ TEST(MilterPolicy, NegotiationAsksOnlyForWhatIsOfferedAndNeeded) {
     EXPECT_EQ(n.reply->actions, action::add_headers | action::quarantine | action::set_symlist);
     EXPECT_TRUE(n.reply->steps & step::no_reply_body);
     EXPECT_TRUE(n.reply->steps & step::no_unknown);
+    EXPECT_FALSE(n.reply->steps & step::header_leading_space);
     EXPECT_FALSE(n.reply->steps & (step::no_connect | step::no_helo | step::no_mail | step::no_rcpt));
     EXPECT_FALSE(n.reply->steps & (step::no_reply_rcpt | step::no_body));
     ASSERT_TRUE(n.reply->macros[static_cast<int>(MacroStage::envfrom)]);
