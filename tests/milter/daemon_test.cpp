@@ -290,6 +290,31 @@ TEST_F(MilterDaemonTest, SigtermUnderLoadAnswersEverySessionInProgressAndExitsZe
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// The same behaviours driven by miltertest, an MTA simulator built on
+// libmilter's definitions that no one here wrote.
+testsupport::RunResult miltertest(const std::string& script, int port) {
+    return testsupport::run({"env", "MILTERTEST_DIR=" MILTERTEST_DIR,
+                             "MILTER_SOCKET=inet:" + std::to_string(port) + "@127.0.0.1", "miltertest", "-v",
+                             "-s", MILTERTEST_DIR "/" + script});
+}
+
+TEST_F(MilterDaemonTest, MiltertestSeesGreylistingAndTheInsertedHeader) {
+    auto d = start(POLICYD_GREYLIST, kGreylist);
+    auto r = miltertest("greylist.lua", milter_port_);
+    EXPECT_EQ(r.exit_code, 0) << r.output << d->log();
+    // A second run finds the triplet known, so the script's first RCPT
+    // expectation fails: the script can tell the difference.
+    EXPECT_NE(miltertest("greylist.lua", milter_port_).exit_code, 0);
+}
+
+TEST_F(MilterDaemonTest, MiltertestSeesTheRateLimitOnTheThirdRecipientOnly) {
+    nlohmann::json rule = {{"name", "client_rcpt"}, {"key", {"client_address"}},
+                           {"count", "recipients"}, {"limit", 2}, {"window", "1h"}};
+    auto d = start(POLICYD_RATELIMIT, {{"rules", {rule}}});
+    auto r = miltertest("ratelimit.lua", milter_port_);
+    EXPECT_EQ(r.exit_code, 0) << r.output << d->log();
+}
+
 TEST_F(MilterDaemonTest, MilterAddressesAreCheckedWithTheConfiguration) {
     auto r = testsupport::run({POLICYD_GREYLIST, "--milter", "inet:99999@127.0.0.1", "--check-config"});
     EXPECT_NE(r.exit_code, 0);

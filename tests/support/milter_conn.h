@@ -16,6 +16,7 @@ namespace testsupport {
 class MilterConn {
 public:
     MilterConn(const std::string& host, int port);
+    explicit MilterConn(const std::string& unix_path);
     ~MilterConn();
     MilterConn(const MilterConn&) = delete;
     MilterConn& operator=(const MilterConn&) = delete;
