@@ -38,6 +38,12 @@ int thread_count(pid_t pid) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+std::string request_text(const std::map<std::string, std::string>& attrs) {
+    std::string out;
+    for (const auto& [k, v] : attrs) out += k + "=" + v + "\n";
+    return out + "\n";
+}
+
 class MilterDaemonTest : public ::testing::Test {
 protected:
     // A daemon with its policy listener and one milter listener.
@@ -244,7 +250,9 @@ TEST_F(MilterDaemonTest, SighupUnderLoadKeepsEverySessionAndAppliesTheNewConfigu
     d->rewrite_config(config);
     // Requests in flight when the signal lands.
     for (auto& s : sessions) s->send(m::Command(m::Rcpt{"<before@example.org>", {}}));
+    policy->send_raw(request_text(rcpt_request({{"recipient", "inflight@example.net"}})));
     d->signal(SIGHUP);
+    EXPECT_TRUE(starts_with(policy->read_reply(), "action=DEFER_IF_PERMIT")) << "the policy session was dropped";
     for (auto& s : sessions) {
         auto r = s->read();
         ASSERT_TRUE(r) << "a session was dropped";
@@ -288,6 +296,48 @@ TEST_F(MilterDaemonTest, SigtermUnderLoadAnswersEverySessionInProgressAndExitsZe
     int status = d->wait(10s);
     ASSERT_TRUE(WIFEXITED(status)) << status;
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(MilterDaemonTest, MetricsAndLogLinesNameTheProtocol) {
+    const int metrics_port = testsupport::free_port();
+    auto config = kGreylist;
+    config["metrics"] = "inet:127.0.0.1:" + std::to_string(metrics_port);
+    auto d = start(POLICYD_GREYLIST, config);
+    auto c = session();
+    c->transaction("alice@example.net", {"bob@example.org"});
+    auto policy = d->connect();
+    EXPECT_TRUE(starts_with(policy->ask(rcpt_request({{"sender", "x@example.net"}})), "DEFER_IF_PERMIT"));
+    auto bad = std::make_unique<MilterConn>("127.0.0.1", milter_port_);
+    bad->send_raw(std::string("\0\0\0\0", 4));
+    EXPECT_TRUE(bad->closed_by_peer());
+    auto m = testsupport::run({"curl", "-sS", "--max-time", "5",
+                               "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
+    // connect, helo, mail: DUNNO; rcpt: DEFER_IF_PERMIT.
+    EXPECT_NE(m.output.find("milter_requests_total{action=\"DEFER_IF_PERMIT\"} 1"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("milter_requests_total{action=\"DUNNO\"} 3"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("policy_requests_total{action=\"DEFER_IF_PERMIT\"} 1"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("milter_malformed_packets_total 1"), std::string::npos) << m.output;
+    EXPECT_NE(m.output.find("milter_decision_seconds_count 4"), std::string::npos) << m.output;
+    EXPECT_TRUE(d->log_has("decision protocol=milter"));
+    EXPECT_TRUE(d->log_has("decision protocol=policy"));
+}
+
+// SMFIC_QUIT_NC: the MTA keeps the connection for its next SMTP session,
+// which starts with a new connect and is served like any other.
+TEST_F(MilterDaemonTest, QuitNcKeepsTheConnectionForTheNextSmtpSession) {
+    auto d = start(POLICYD_GREYLIST, kGreylist);
+    auto c = session("192.0.2.1");
+    auto first = c->transaction("alice@example.net", {"bob@example.org"});
+    EXPECT_TRUE(starts_with(first.rcpts.at(0).text(), "450 4.7.1 Greylisted"));
+    c->send(m::Command(m::QuitNewConnection{}));
+    c->send(m::Command(m::Macros{'C', {{"j", "mx.example.org"}}}));
+    ASSERT_TRUE(c->ask(m::Command(m::Connect{"[198.51.100.7]", '4', 1, "198.51.100.7"})).is_continue());
+    ASSERT_TRUE(c->ask(m::Command(m::Helo{"other.example.net"})).is_continue());
+    // A new client with no verified name (its network is the client key):
+    // the same sender and recipient make a new triplet.
+    auto second = c->transaction("alice@example.net", {"bob@example.org"});
+    EXPECT_TRUE(starts_with(second.rcpts.at(0).text(), "450 4.7.1 Greylisted")) << second.rcpts.at(0).text();
+    EXPECT_TRUE(d->log_has("client=198.51.100.7"));
 }
 
 // The same behaviours driven by miltertest, an MTA simulator built on
