@@ -14,12 +14,17 @@ net::EndpointParse parse_address(std::string_view text) {
     net::Endpoint e;
     auto colon = text.find(':');
     std::string_view scheme = colon == std::string_view::npos ? std::string_view() : text.substr(0, colon);
-    if (scheme.empty() && text.starts_with('/')) scheme = "unix", colon = std::string_view::npos;
+    if (text.starts_with('/')) {  // libmilter reads a bare path as a unix socket
+        scheme = "unix";
+        colon = std::string_view::npos;
+    }
     std::string_view rest = colon == std::string_view::npos ? text : text.substr(colon + 1);
     if (scheme == "unix" || scheme == "local") {
         if (rest.empty() || rest.front() != '/') return fail("a unix socket needs an absolute path");
         // sockaddr_un.sun_path holds 108 bytes with the NUL (unix(7)).
         if (rest.size() > 107) return fail("unix socket path longer than 107 bytes");
+        for (char ch : rest)
+            if (static_cast<unsigned char>(ch) < ' ') return fail("control character in the socket path");
         e.kind = net::Endpoint::Kind::unix_socket;
         e.path = std::string(rest);
         return {e, {}};
@@ -37,7 +42,9 @@ net::EndpointParse parse_address(std::string_view text) {
     if (scheme == "inet6" && host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);
     if (host.empty()) host = scheme == "inet6" ? "::" : "0.0.0.0";
-    if (host.find_first_of("[]@/ ") != std::string_view::npos) return fail("bad host \"" + std::string(host) + "\"");
+    for (char ch : host)
+        if (ch <= ' ' || ch > '~' || ch == '[' || ch == ']' || ch == '@' || ch == '/')
+            return fail("bad host \"" + std::string(host) + "\"");
     bool v6_literal = host.find(':') != std::string_view::npos;
     if (v6_literal && scheme != "inet6") return fail("an IPv6 address needs inet6:");
     if (scheme == "inet6" && !v6_literal && net::IpAddress::parse(host))

@@ -268,7 +268,6 @@ policy::Request Session::request(Stage stage) const {
     policy::Request r;
     r.append("request", "smtpd_access_policy");
     r.append("protocol_state", protocol_state(stage));
-    r.append("protocol_name", "SMTP");
     // The connect packet is authoritative; macros fill in what it lacks.
     std::string_view address = client_address_;
     if (address.empty()) address = macro("client_addr");

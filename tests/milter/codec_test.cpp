@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "milter/address.h"
 #include "milter/codec.h"
 #include "milter/policy.h"
 
@@ -449,4 +450,52 @@ TEST(MilterPolicy, ReplyTextIsMadeSafe) {
     auto code = make_reply_code("554", std::string("bad\nline"));
     EXPECT_EQ(code.text, "554 5.7.1 bad line");
     EXPECT_TRUE(decode_reply(packet_of(encode(Reply(code)))).value);
+}
+
+TEST(MilterAddress, LibmilterNotationBecomesEndpoints) {
+    auto inet = parse_address("inet:10025@127.0.0.1");
+    ASSERT_TRUE(inet.endpoint) << inet.error;
+    EXPECT_EQ(inet.endpoint->host, "127.0.0.1");
+    EXPECT_EQ(inet.endpoint->port, 10025);
+    // Postfix's notation for the same socket, as the logs show it.
+    EXPECT_EQ(inet.endpoint->to_string(), "inet:127.0.0.1:10025");
+    EXPECT_EQ(parse_address("inet:8891@localhost").endpoint->host, "localhost");
+    EXPECT_EQ(parse_address("inet:8891").endpoint->host, "0.0.0.0");
+    EXPECT_EQ(parse_address("inet6:8891@[::1]").endpoint->host, "::1");
+    EXPECT_EQ(parse_address("inet6:8891@::1").endpoint->host, "::1");
+    EXPECT_EQ(parse_address("inet6:8891").endpoint->host, "::");
+    EXPECT_EQ(parse_address("inet6:8891@[::1]").endpoint->to_string(), "inet:[::1]:8891");
+    for (std::string_view unix_form : {"unix:/run/m.sock", "local:/run/m.sock", "/run/m.sock"}) {
+        auto u = parse_address(unix_form);
+        ASSERT_TRUE(u.endpoint) << unix_form << ": " << u.error;
+        EXPECT_EQ(u.endpoint->kind, proto::net::Endpoint::Kind::unix_socket);
+        EXPECT_EQ(u.endpoint->path, "/run/m.sock");
+    }
+}
+
+TEST(MilterAddress, BadAddressesAreErrorsWithReasons) {
+    struct Case {
+        std::string_view text, why;
+    };
+    for (auto [text, why] : std::initializer_list<Case>{
+             {"inet:99999@127.0.0.1", "not a port"},
+             {"inet:@127.0.0.1", "not a port"},
+             {"inet:25x@h", "not a port"},
+             {"inet:25@", "empty host"},
+             {"inet:25@::1", "needs inet6"},
+             {"inet6:25@127.0.0.1", "IPv6 address"},
+             {"inet:25@h st", "bad host"},
+             {"inet:25@h\nx", "bad host"},
+             {"inet:127.0.0.1:10025", "not a port"},  // Postfix's notation is not milter's
+             {"unix:relative", "absolute path"},
+             {"unix:", "absolute path"},
+             {"tcp:25@h", "expected inet"},
+             {"", "expected inet"},
+         }) {
+        auto p = parse_address(text);
+        EXPECT_FALSE(p.endpoint) << text;
+        EXPECT_NE(p.error.find(why), std::string::npos) << text << ": " << p.error;
+    }
+    EXPECT_FALSE(parse_address("unix:/" + std::string(200, 'a')).endpoint);
+    EXPECT_FALSE(parse_address(std::string("unix:/a\0b", 9)).endpoint);
 }
