@@ -365,6 +365,24 @@ TEST_F(MilterDaemonTest, MiltertestSeesTheRateLimitOnTheThirdRecipientOnly) {
     EXPECT_EQ(r.exit_code, 0) << r.output << d->log();
 }
 
+// An MTA that never quits does not hold the daemon past drain_timeout_ms.
+TEST_F(MilterDaemonTest, SigtermClosesASessionThatNeverEndsAfterTheDrainTimeout) {
+    auto config = kGreylist;
+    config["drain_timeout_ms"] = 300;
+    auto d = start(POLICYD_GREYLIST, config);
+    auto c = session();
+    auto started = std::chrono::steady_clock::now();
+    d->signal(SIGTERM);
+    EXPECT_TRUE(c->closed_by_peer(5s));
+    int status = d->wait(5s);
+    auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_TRUE(d->log_has("drain timeout; closing 1 busy milter connection(s)"));
+}
+
 TEST_F(MilterDaemonTest, MilterAddressesAreCheckedWithTheConfiguration) {
     auto r = testsupport::run({POLICYD_GREYLIST, "--milter", "inet:99999@127.0.0.1", "--check-config"});
     EXPECT_NE(r.exit_code, 0);
