@@ -29,7 +29,11 @@ ServerOptions ServerOptions::from(const policy::ServerOptions& o) {
     ServerOptions m;
     m.max_sessions = o.max_connections;
     m.idle_timeout = o.idle_timeout;
-    m.decision_timeout = o.decision_timeout;
+    // Below the MTAs' wait for a reply (Sendmail's T=R: 10 s by default,
+    // Postfix's milter_command_timeout 30 s), so the MTA hears from us, or
+    // sees the session close and applies its default action, before it
+    // gives up by itself.
+    m.decision_timeout = std::min(o.decision_timeout, kMaxDecisionTimeout);
     m.unix_mode = o.unix_mode;
     m.log_decisions = o.log_decisions;
     return m;

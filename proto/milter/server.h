@@ -41,6 +41,9 @@ class Registry;
 
 namespace proto::milter {
 
+// The longest a milter decision may take (see ServerOptions::from).
+constexpr std::chrono::milliseconds kMaxDecisionTimeout{9000};
+
 struct ServerOptions {
     std::size_t max_sessions = 1000;
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(330)};
@@ -49,7 +52,8 @@ struct ServerOptions {
     unsigned unix_mode = 0666;
     bool log_decisions = true;
 
-    // The common server options of a daemon, applied to its milter side.
+    // The common server options of a daemon, applied to its milter side;
+    // request_timeout_ms is capped at kMaxDecisionTimeout.
     static ServerOptions from(const policy::ServerOptions& o);
 };
 

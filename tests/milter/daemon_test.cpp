@@ -365,6 +365,30 @@ TEST_F(MilterDaemonTest, MiltertestSeesTheRateLimitOnTheThirdRecipientOnly) {
     EXPECT_EQ(r.exit_code, 0) << r.output << d->log();
 }
 
+// A decision later than request_timeout_ms: no reply, the session closes,
+// and the MTA applies its default action at once instead of waiting for its
+// own timeout. Other sessions keep their state.
+TEST_F(MilterDaemonTest, ADecisionPastTheDeadlineClosesTheSessionWithoutAReply) {
+    auto config = kGreylist;
+    config["redis_timeout_ms"] = 20000;
+    config["request_timeout_ms"] = 400;
+    auto d = start(POLICYD_GREYLIST, config);
+    auto c = session();
+    ASSERT_TRUE(c->ask(m::Command(m::Mail{"<alice@example.net>", {}})).is_continue());
+    redis_.pause();
+    auto started = std::chrono::steady_clock::now();
+    c->send(m::Command(m::Rcpt{"<bob@example.org>", {}}));
+    EXPECT_FALSE(c->read(5s));  // closed, with no reply
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, 400ms);
+    EXPECT_LT(took, 3s);
+    redis_.resume();
+    EXPECT_TRUE(d->log_has("decision not made in time; closing the milter session"));
+    auto next = session();
+    auto t = next->transaction("carol@example.net", {"bob@example.org"});
+    EXPECT_TRUE(starts_with(t.rcpts.at(0).text(), "450 4.7.1 Greylisted")) << t.rcpts.at(0).text();
+}
+
 // An MTA that never quits does not hold the daemon past drain_timeout_ms.
 TEST_F(MilterDaemonTest, SigtermClosesASessionThatNeverEndsAfterTheDrainTimeout) {
     auto config = kGreylist;
