@@ -279,6 +279,9 @@ int run(int argc, char** argv, Program& program) {
             }
         }
         l.decider = program.configure(reader, rt);
+        // --check-config and the running program agree: a milter needs a decider.
+        if (!l.common.milter.empty() && !info.serves_milter)
+            throw config::ConfigError("milter: " + info.name + " makes no policy decisions to serve");
         reader.finish();
         return l;
     };
@@ -305,7 +308,7 @@ int run(int argc, char** argv, Program& program) {
     // The milter front end: the same decider, loop and state as the policy side.
     std::unique_ptr<milter::Server> milter_server;
     if (!current.common.milter.empty()) {
-        if (!decider) log::fatal("--milter: " + info.name + " makes no policy decisions to serve");
+        if (!decider) log::fatal("--milter: no decider to serve (a program with serves_milter and no decider)");
         milter_server = std::make_unique<milter::Server>(
             io, milter::ServerOptions::from(current.common.server), registry,
             [&decider] { return decider; });

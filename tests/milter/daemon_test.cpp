@@ -414,6 +414,11 @@ TEST_F(MilterDaemonTest, MilterAddressesAreCheckedWithTheConfiguration) {
     r = testsupport::run({POLICYD_GREYLIST, "--milter", "inet:10025@127.0.0.1", "--milter",
                           "unix:/run/x.sock", "--check-config"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
+    // The LMTP server has no decisions to serve: refused by --check-config
+    // as it would be at start.
+    r = testsupport::run({DELIVERY_MAILDIR, "--milter", "inet:10025@127.0.0.1", "--check-config"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("makes no policy decisions"), std::string::npos) << r.output;
 }
 
 }  // namespace
