@@ -34,8 +34,8 @@ struct ProgramInfo {
     std::string summary;         // one line for --help
     std::string default_listen;  // "inet:127.0.0.1:10023"
     bool uses_redis = true;
-    bool serves_milter = true;   // false for a program with its own Service (no decider)
     std::string commands_help;   // operator subcommands, for --help ("" if none)
+    bool serves_milter = true;   // false for a program with its own Service (no decider)
 };
 
 // What configure() and commands get to work with.
