@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/dns_namespace.h"
 #include "support/postfix_instance.h"
 #include "support/process.h"
 #include "support/redis_server.h"
@@ -56,7 +57,9 @@ protected:
 
     // Postfix relaying example.org to the sink, with the daemon as its milter
     // (Postfix's notation for the same socket: inet:HOST:PORT).
-    void start_postfix() {
+    // milter: Postfix's name of the daemon's socket.
+    void start_postfix(std::string milter = "") {
+        if (milter.empty()) milter = "inet:127.0.0.1:" + std::to_string(milter_port_);
         smtp_port_ = testsupport::free_port();
         postfix_ = std::make_unique<testsupport::PostfixInstance>(dir_);
         std::string main_cf = postfix_->base_main_cf() +
@@ -65,7 +68,7 @@ protected:
                               "relay_domains = example.org\n"
                               "mynetworks = 127.0.0.2/32\n"
                               "relayhost = [127.0.0.1]:" + std::to_string(sink_port_) + "\n"
-                              "smtpd_milters = inet:127.0.0.1:" + std::to_string(milter_port_) + "\n"
+                              "smtpd_milters = " + milter + "\n"
                               "milter_default_action = tempfail\n"
                               "milter_protocol = 6\n";
         postfix_->write_config(main_cf, testsupport::PostfixInstance::master_cf(smtp_port_));
@@ -161,6 +164,29 @@ TEST_F(PostfixMilterTest, RedisStoppedGivesOnStoreErrorWithinTheDeadline) {
     EXPECT_TRUE(contains(t, "<** 451 4.3.0 Greylisting temporarily unavailable")) << t << diagnostics();
     // Far below Postfix's milter_command_timeout (30 s).
     EXPECT_LT(took, 5s);
+}
+
+// policyd-spf resolves in a network namespace with the test zones; its
+// milter socket is a unix socket in the test's directory, which Postfix
+// (outside the namespace) reaches as unix:/path.
+TEST_F(PostfixMilterTest, AnSpfFailIsRefusedWithTheDaemonsText) {
+    testsupport::DnsNamespace ns(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SPF_SUITE_DIR);
+    std::string socket = dir_.file("spf-milter.sock");
+    // The test client is 127.0.0.1, which policyd-spf skips by default.
+    nlohmann::json config = {{"milter", "unix:" + socket}, {"skip_addresses", nlohmann::json::array()}};
+    daemon_ = std::make_unique<Daemon>(
+        dir_, Daemon::Options{.program = POLICYD_SPF, .name = "spf",
+                              .wrapper = {"ip", "netns", "exec", ns.name()}, .unix_socket = true},
+        std::move(config));
+    testsupport::wait_for_unix(socket);
+    start_postfix("unix:" + socket);
+    std::string t = send({"bob@example.org"}, "spf-fail", "alice@fail.example");
+    EXPECT_TRUE(contains(t, "<** 550 5.7.23 alice@fail.example may not send from 127.0.0.1")) << t << diagnostics();
+    EXPECT_FALSE(contains(t, "Ok: queued")) << t;
+    std::string none = send({"bob@example.org"}, "spf-none", "alice@none.example");
+    EXPECT_TRUE(contains(none, "<-  250 2.0.0 Ok: queued")) << none << diagnostics();
+    std::string message = wait_for_message("spf-none");
+    EXPECT_TRUE(contains(message, "\nReceived-SPF: None ")) << message;
 }
 
 }  // namespace
