@@ -213,7 +213,9 @@ Decoded<Command> decode_command(const Packet& p) {
         while (!c.empty()) {
             std::string name, value;
             if (!c.string(name)) return fail<Command>("SMFIC_MACRO: name without NUL");
-            if (!c.string(value)) return fail<Command>("SMFIC_MACRO: name \"" + name + "\" without a value");
+            // The name is the peer's: at most 64 bytes of it in the error.
+            if (!c.string(value))
+                return fail<Command>("SMFIC_MACRO: name \"" + name.substr(0, 64) + "\" without a value");
             m.values.emplace_back(std::move(name), std::move(value));
         }
         return {Command(std::move(m)), {}};

@@ -263,6 +263,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         std::uint32_t steps = 0;
         std::uint32_t actions = 0;
         Edits connection_edits, message_edits;
+        // DISCARD at CONNECT or HELO: Postfix's milter8.c refuses a discard
+        // there (libmilter's documentation: no action for a connection-level
+        // function), so it is held and given to each message at MAIL, which
+        // is what DISCARD in smtpd_client_restrictions means.
+        bool discard_messages = false;
         std::string out;
 
         auto remember = [&](const StageVerdict& v) {
@@ -328,7 +333,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             } else if (auto* mail = std::get_if<Mail>(&command)) {
                 message_edits.clear();
                 session.mail(*mail, new_instance());
-                stage = Stage::mail;
+                if (discard_messages)
+                    out = encode(Reply(Discard{}));
+                else
+                    stage = Stage::mail;
             } else if (auto* r = std::get_if<Rcpt>(&command)) {
                 session.rcpt(*r);
                 stage = Stage::rcpt;
@@ -354,6 +362,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             } else if (std::holds_alternative<QuitNewConnection>(command)) {
                 // The MTA reuses this connection for another SMTP session.
                 session = Session{};
+                discard_messages = false;
                 connection_edits.clear();
                 message_edits.clear();
             } else if (std::holds_alternative<Quit>(command)) {
@@ -364,6 +373,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 verdict = co_await decide(c, session, *stage);
                 if (!verdict) break;
                 remember(*verdict);
+                if ((*stage == Stage::connect || *stage == Stage::helo) &&
+                    std::holds_alternative<Discard>(verdict->reply)) {
+                    discard_messages = true;
+                    verdict->reply = Continue{};
+                }
                 if (*stage == Stage::rcpt && std::holds_alternative<Continue>(verdict->reply))
                     session.recipient_accepted();
                 if (*stage == Stage::end_of_message) {

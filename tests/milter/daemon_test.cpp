@@ -389,6 +389,44 @@ TEST_F(MilterDaemonTest, ADecisionPastTheDeadlineClosesTheSessionWithoutAReply) 
     EXPECT_TRUE(starts_with(t.rcpts.at(0).text(), "450 4.7.1 Greylisted")) << t.rcpts.at(0).text();
 }
 
+// Each kind of verdict as the MTA receives it, from a daemon that gives one
+// configured answer at every stage (tests/proto/test_policyd.cpp).
+TEST_F(MilterDaemonTest, VerdictsReachTheMtaAsMilterReplies) {
+    {
+        auto d = start(TEST_POLICYD, {{"answer", "REJECT 100% spam\tfor sure"}}, "reject");
+        MilterConn c("127.0.0.1", milter_port_);
+        ASSERT_TRUE(c.negotiate());
+        auto r = c.ask(m::Command(m::Connect{"client.example.net", '4', 1, "192.0.2.1"}));
+        EXPECT_EQ(r.text(), "554 5.7.1 100%% spam for sure");
+    }
+    {
+        // HOLD: every stage continues; end of message quarantines.
+        auto d = start(TEST_POLICYD, {{"answer", "HOLD suspicious"}}, "hold");
+        MilterConn c("127.0.0.1", milter_port_);
+        c.open_session();
+        auto t = c.transaction("a@example.net", {"b@example.org"});
+        ASSERT_TRUE(t.eom);
+        EXPECT_TRUE(t.eom->is_continue());
+        ASSERT_EQ(t.eom->edits.size(), 1u);
+        EXPECT_EQ(t.eom->edits[0], m::Reply(m::Quarantine{"suspicious"}));
+    }
+    {
+        // DISCARD at CONNECT and HELO, which MTAs refuse there, comes back at MAIL.
+        auto d = start(TEST_POLICYD, {{"answer", "DISCARD"}}, "discard");
+        MilterConn c("127.0.0.1", milter_port_);
+        c.open_session();
+        auto t = c.transaction("a@example.net", {"b@example.org"});
+        ASSERT_TRUE(t.mail.final);
+        EXPECT_TRUE(std::holds_alternative<m::Discard>(*t.mail.final));
+    }
+    {
+        auto d = start(TEST_POLICYD, {{"answer", "452 4.5.3 Too many recipients"}}, "code");
+        MilterConn c("127.0.0.1", milter_port_);
+        ASSERT_TRUE(c.negotiate());
+        EXPECT_EQ(c.ask(m::Command(m::Connect{"x", '4', 1, "192.0.2.1"})).text(), "452 4.5.3 Too many recipients");
+    }
+}
+
 // An MTA that never quits does not hold the daemon past drain_timeout_ms.
 TEST_F(MilterDaemonTest, SigtermClosesASessionThatNeverEndsAfterTheDrainTimeout) {
     auto config = kGreylist;
