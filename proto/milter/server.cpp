@@ -89,6 +89,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                           std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffffULL));
         instance_prefix = prefix;
     }
+    ~Impl() { flush_log(); }
+
+    void flush_log() {
+        log_flush_posted = false;
+        if (log_batch.empty()) return;
+        log::write_lines(log_batch);
+        log_batch.clear();
+    }
+
+    void log_line(std::string line) {
+        log_batch += line;
+        if (log_batch.size() >= kLogBatchBytes) {
+            flush_log();
+        } else if (!log_flush_posted) {
+            log_flush_posted = true;
+            asio::post(io, [self = shared_from_this()] { self->flush_log(); });
+        }
+    }
 
     asio::io_context& io;
     ServerOptions options;
@@ -101,6 +119,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::uint64_t instances = 0;
     std::string instance_prefix;
     Clock::time_point last_limit_log{};
+    // Decision lines of one pass of the event loop, written with one
+    // write(2) once the loop has run what is ready (as the policy server does).
+    std::string log_batch;
+    bool log_flush_posted = false;
+    static constexpr std::size_t kLogBatchBytes = 64 * 1024;
 
     metrics::Gauge& in_flight;
     metrics::Counter& malformed;
@@ -222,7 +245,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             std::string action = decision->action.to_string();
             std::string reply = describe(verdict.reply);
             std::string ms = log::millis(took);
-            log::write_lines(log::format_event(
+            log_line(log::format_event(
                 log::Level::info, "decision",
                 {{"protocol", "milter"},
                  {"queue_id", request.get("queue_id")},
@@ -440,7 +463,10 @@ void Server::update_options(const ServerOptions& options) {
 }
 
 void Server::drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) {
-    impl_->streams->drain(timeout, std::move(on_drained));
+    impl_->streams->drain(timeout, [self = impl_, done = std::move(on_drained)] {
+        self->flush_log();
+        if (done) done();
+    });
 }
 
 std::size_t Server::connections() const { return impl_->streams->connections(); }
