@@ -542,4 +542,21 @@ std::size_t max_data_for(std::uint32_t steps) {
     return kMaxDataDefault;
 }
 
+NegotiationCheck check_negotiation(const OptionNegotiation& offer, const OptionNegotiation& reply) {
+    NegotiationCheck c;
+    if (reply.version > offer.version) {
+        c.error = "filter protocol version " + std::to_string(reply.version) +
+                  " above the MTA's " + std::to_string(offer.version);
+        return c;
+    }
+    if ((reply.actions & offer.actions) != reply.actions) {
+        c.error = "filter asks for actions " + std::to_string(reply.actions & ~offer.actions) +
+                  " that were not offered";
+        return c;
+    }
+    c.actions = reply.actions;
+    c.steps_in_force = reply.steps & offer.steps;
+    return c;
+}
+
 }  // namespace proto::milter

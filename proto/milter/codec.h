@@ -320,4 +320,15 @@ std::string_view reply_name(char code);
 // The data size limit the negotiated steps allow (SMFIP_MDS_*).
 std::size_t max_data_for(std::uint32_t steps);
 
+// MTA side: is the filter's OPTNEG reply compatible with what was offered?
+// As Postfix's milter8.c: a version above the offered one, or an action
+// that was not offered, is an error (returned, "" if none). Steps the MTA
+// did not offer are ignored: `steps_in_force` is what both sides agreed on.
+struct NegotiationCheck {
+    std::string error;
+    std::uint32_t steps_in_force = 0;
+    std::uint32_t actions = 0;
+};
+NegotiationCheck check_negotiation(const OptionNegotiation& offer, const OptionNegotiation& reply);
+
 }  // namespace proto::milter

@@ -106,6 +106,9 @@ Packet packet_of(std::string_view wire) {
     return reader.take();
 }
 
+// What Postfix 3.7 offers (milter_protocol = 6).
+OptionNegotiation postfix_offer() { return OptionNegotiation{6, action::all_v6, 0x001fffff, {}}; }
+
 Packet raw(char code, std::string_view data) { return Packet{code, std::string(data)}; }
 
 std::string bytes(std::initializer_list<int> b) {
@@ -302,6 +305,22 @@ TEST(MilterCodec, NamesComeFromOneTable) {
     EXPECT_EQ(reply_name('y'), "SMFIR_REPLYCODE");
     EXPECT_EQ(reply_name('2'), "SMFIR_ADDRCPT_PAR");
     EXPECT_EQ(command_name('z'), "unknown");
+}
+
+TEST(MilterCodec, TheMtaSideChecksTheFiltersNegotiation) {
+    OptionNegotiation offer{6, action::add_headers | action::quarantine, step::no_body | step::no_reply_header, {}};
+    auto ok = check_negotiation(offer, OptionNegotiation{6, action::add_headers, step::no_body | step::skip, {}});
+    EXPECT_EQ(ok.error, "");
+    EXPECT_EQ(ok.actions, action::add_headers);
+    EXPECT_EQ(ok.steps_in_force, step::no_body);  // SMFIP_SKIP was not offered
+    EXPECT_EQ(check_negotiation(offer, OptionNegotiation{2, 0, 0, {}}).error, "");
+    EXPECT_NE(check_negotiation(offer, OptionNegotiation{7, 0, 0, {}}).error.find("version 7"), std::string::npos);
+    EXPECT_NE(check_negotiation(offer, OptionNegotiation{6, action::change_body, 0, {}}).error.find("not offered"),
+              std::string::npos);
+    // What the daemons answer always passes Postfix's check.
+    auto mine = negotiate_policy_filter(postfix_offer());
+    ASSERT_TRUE(mine.reply);
+    EXPECT_EQ(check_negotiation(postfix_offer(), *mine.reply).error, "");
 }
 
 // ---- The mapping to and from the policy protocol ---------------------------
