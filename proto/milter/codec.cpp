@@ -7,16 +7,27 @@ namespace proto::milter {
 
 namespace {
 
-// The command table: code, name, and whether the data is ignored.
+constexpr CommandInfo kCommands[] = {
+    {'A', "SMFIC_ABORT", 0, 0, false},
+    {'B', "SMFIC_BODY", step::no_body, step::no_reply_body, true},
+    {'C', "SMFIC_CONNECT", step::no_connect, step::no_reply_connect, true},
+    {'D', "SMFIC_MACRO", 0, 0, false},
+    {'E', "SMFIC_BODYEOB", 0, 0, true},
+    {'H', "SMFIC_HELO", step::no_helo, step::no_reply_helo, true},
+    {'K', "SMFIC_QUIT_NC", 0, 0, false},
+    {'L', "SMFIC_HEADER", step::no_headers, step::no_reply_header, true},
+    {'M', "SMFIC_MAIL", step::no_mail, step::no_reply_mail, true},
+    {'N', "SMFIC_EOH", step::no_eoh, step::no_reply_eoh, true},
+    {'O', "SMFIC_OPTNEG", 0, 0, true},
+    {'Q', "SMFIC_QUIT", 0, 0, false},
+    {'R', "SMFIC_RCPT", step::no_rcpt, step::no_reply_rcpt, true},
+    {'T', "SMFIC_DATA", step::no_data, step::no_reply_data, true},
+    {'U', "SMFIC_UNKNOWN", step::no_unknown, step::no_reply_unknown, true},
+};
+// The reply table: code and name.
 struct CodeName {
     char code;
     std::string_view name;
-};
-constexpr CodeName kCommands[] = {
-    {'A', "SMFIC_ABORT"},  {'B', "SMFIC_BODY"},    {'C', "SMFIC_CONNECT"}, {'D', "SMFIC_MACRO"},
-    {'E', "SMFIC_BODYEOB"}, {'H', "SMFIC_HELO"},   {'K', "SMFIC_QUIT_NC"}, {'L', "SMFIC_HEADER"},
-    {'M', "SMFIC_MAIL"},   {'N', "SMFIC_EOH"},     {'O', "SMFIC_OPTNEG"},  {'Q', "SMFIC_QUIT"},
-    {'R', "SMFIC_RCPT"},   {'T', "SMFIC_DATA"},    {'U', "SMFIC_UNKNOWN"},
 };
 constexpr CodeName kReplies[] = {
     {'+', "SMFIR_ADDRCPT"},   {'-', "SMFIR_DELRCPT"},    {'2', "SMFIR_ADDRCPT_PAR"},
@@ -528,8 +539,25 @@ std::string encode(const Reply& reply) {
     return packet(code_of(reply), data);
 }
 
+const CommandInfo* command_info(char code) {
+    auto it = std::find_if(std::begin(kCommands), std::end(kCommands),
+                           [code](const CommandInfo& c) { return c.code == code; });
+    return it == std::end(kCommands) ? nullptr : it;
+}
+
+bool expects_reply(char code, std::uint32_t steps) {
+    const CommandInfo* c = command_info(code);
+    return c && c->answered && !(c->no_reply_step & steps);
+}
+
+bool is_sent(char code, std::uint32_t steps) {
+    const CommandInfo* c = command_info(code);
+    return c && !(c->skip_step & steps);
+}
+
 std::string_view command_name(char code) {
-    return lookup(std::begin(kCommands), std::end(kCommands), code);
+    const CommandInfo* c = command_info(code);
+    return c ? c->name : std::string_view("unknown");
 }
 
 std::string_view reply_name(char code) {

@@ -313,6 +313,23 @@ std::string encode(const Reply& reply);
 // The command byte of a message.
 char code_of(const Command& command);
 char code_of(const Reply& reply);
+// The command table (mfdef.h, engine.c): for each MTA command, the step
+// with which a filter declines it (SMFIP_NO*), the step with which it
+// declines to answer it (SMFIP_NR_*), and whether it is answered at all.
+struct CommandInfo {
+    char code;
+    std::string_view name;
+    std::uint32_t skip_step;      // the MTA does not send it (0: always sent)
+    std::uint32_t no_reply_step;  // the filter does not answer it (0: always answered)
+    bool answered;                // false: macros, abort, quit, quit_nc
+};
+// nullptr for an unknown code.
+const CommandInfo* command_info(char code);
+// Does the filter answer this command under the negotiated steps?
+bool expects_reply(char code, std::uint32_t steps);
+// Does the MTA send it under the negotiated steps?
+bool is_sent(char code, std::uint32_t steps);
+
 // "SMFIC_RCPT", "SMFIR_REPLYCODE", ..., for logs; "unknown" otherwise.
 std::string_view command_name(char code);
 std::string_view reply_name(char code);

@@ -298,8 +298,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             if (v.prepend) e.headers.push_back(*v.prepend);
             if (v.quarantine) e.quarantine = *v.quarantine;
         };
-        auto reply_unless = [&](std::uint32_t no_reply_step) {
-            if (!(steps & no_reply_step)) out += encode(Reply(Continue{}));
+        // Commands that are not a policy stage are answered "continue" when
+        // the negotiated steps say they are answered at all (codec.h table).
+        auto acknowledge = [&](const Command& c) {
+            if (expects_reply(code_of(c), steps)) out += encode(Reply(Continue{}));
         };
 
         while (!c.closed) {
@@ -365,20 +367,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 stage = Stage::rcpt;
             } else if (auto* hd = std::get_if<Header>(&command)) {
                 session.header(*hd, steps & step::header_leading_space);
-                reply_unless(step::no_reply_header);
+                acknowledge(command);
             } else if (std::holds_alternative<EndOfHeaders>(command)) {
                 session.end_of_headers();
-                reply_unless(step::no_reply_eoh);
+                acknowledge(command);
             } else if (auto* b = std::get_if<BodyChunk>(&command)) {
                 session.body(b->bytes.size());
-                reply_unless(step::no_reply_body);
+                acknowledge(command);
             } else if (auto* e = std::get_if<EndOfMessage>(&command)) {
                 session.body(e->bytes.size());
                 stage = Stage::end_of_message;
-            } else if (std::holds_alternative<Data>(command)) {
-                reply_unless(step::no_reply_data);
-            } else if (std::holds_alternative<Unknown>(command)) {
-                reply_unless(step::no_reply_unknown);
+            } else if (std::holds_alternative<Data>(command) || std::holds_alternative<Unknown>(command)) {
+                acknowledge(command);
             } else if (std::holds_alternative<Abort>(command)) {
                 session.end_message();
                 message_edits.clear();

@@ -299,6 +299,24 @@ TEST(MilterCodec, MalformedRepliesAreErrors) {
     EXPECT_TRUE(decode_reply(raw('y', std::string("421\0", 4))).value);
 }
 
+TEST(MilterCodec, TheCommandTableSaysWhatIsSentAndAnswered) {
+    EXPECT_TRUE(expects_reply('R', 0));
+    EXPECT_FALSE(expects_reply('R', step::no_reply_rcpt));
+    EXPECT_TRUE(expects_reply('L', step::no_reply_body));
+    EXPECT_FALSE(expects_reply('L', step::no_reply_header));
+    EXPECT_FALSE(expects_reply('D', 0));
+    EXPECT_FALSE(expects_reply('A', 0));
+    EXPECT_FALSE(expects_reply('Q', 0));
+    EXPECT_TRUE(expects_reply('E', ~0u));  // end of message is always answered
+    EXPECT_FALSE(expects_reply('z', 0));
+    EXPECT_TRUE(is_sent('T', step::no_body));
+    EXPECT_FALSE(is_sent('T', step::no_data));
+    EXPECT_FALSE(is_sent('U', step::no_unknown));
+    EXPECT_TRUE(is_sent('O', ~0u));
+    // Every command the codec encodes has a row.
+    for (const auto& c : all_commands()) EXPECT_NE(command_info(code_of(c)), nullptr);
+}
+
 TEST(MilterCodec, NamesComeFromOneTable) {
     EXPECT_EQ(command_name('R'), "SMFIC_RCPT");
     EXPECT_EQ(command_name('K'), "SMFIC_QUIT_NC");

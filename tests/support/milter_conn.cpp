@@ -93,6 +93,9 @@ std::optional<m::OptionNegotiation> MilterConn::negotiate(const m::OptionNegotia
     send(m::Command(offer));
     auto r = read();
     if (!r || !std::holds_alternative<m::OptionNegotiation>(*r)) return std::nullopt;
+    auto check = m::check_negotiation(offer, std::get<m::OptionNegotiation>(*r));
+    if (!check.error.empty()) throw std::runtime_error("negotiation: " + check.error);
+    steps_ = check.steps_in_force;
     return std::get<m::OptionNegotiation>(*r);
 }
 
@@ -132,6 +135,17 @@ MilterConn::Answer MilterConn::ask(const m::Command& command, milliseconds timeo
     }
 }
 
+void MilterConn::send_maybe_ask(const m::Command& command) {
+    char code = m::code_of(command);
+    if (!m::is_sent(code, steps_)) return;
+    if (!m::expects_reply(code, steps_)) {
+        send(command);
+        return;
+    }
+    auto a = ask(command);
+    if (!a.is_continue()) throw std::runtime_error(std::string(m::command_name(code)) + " refused");
+}
+
 void MilterConn::open_session(const std::string& client_address, const std::string& client_name,
                               const std::string& helo) {
     if (!negotiate()) throw std::runtime_error("negotiation failed");
@@ -162,12 +176,13 @@ MilterConn::Transaction MilterConn::transaction(const std::string& sender,
         send(m::Command(m::Abort{}));
         return t;
     }
-    // Postfix skips what the filter declined in negotiation; we offered all
-    // and the filter asked for no replies to headers and body.
-    send(m::Command(m::Header{"Subject", "test"}));
-    send(m::Command(m::Header{"From", "<" + sender + ">"}));
-    send(m::Command(m::EndOfHeaders{}));
-    send(m::Command(m::BodyChunk{"hello\r\n"}));
+    // As Postfix: skip what the filter declined, wait only for the answers
+    // it said it would give.
+    send_maybe_ask(m::Command(m::Data{}));
+    send_maybe_ask(m::Command(m::Header{"Subject", "test"}));
+    send_maybe_ask(m::Command(m::Header{"From", "<" + sender + ">"}));
+    send_maybe_ask(m::Command(m::EndOfHeaders{}));
+    send_maybe_ask(m::Command(m::BodyChunk{"hello\r\n"}));
     send(m::Command(m::Macros{'E', {{"i", queue_id}}}));
     t.eom = ask(m::Command(m::EndOfMessage{}));
     return t;

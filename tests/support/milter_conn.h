@@ -63,7 +63,11 @@ public:
                       const std::string& helo = "client.example.net");
 
 private:
+    // Send a command; read its answer only if the negotiated steps say one comes.
+    void send_maybe_ask(const proto::milter::Command& command);
+
     int fd_ = -1;
+    std::uint32_t steps_ = 0;  // negotiated
     std::string buffer_;
 };
 
