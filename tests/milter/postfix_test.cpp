@@ -119,7 +119,7 @@ protected:
 };
 
 TEST_F(PostfixMilterTest, GreylistingDefersANewTripletAndDeliversTheRetryWithTheHeader) {
-    daemon(POLICYD_GREYLIST, {{"delay", "0s"}, {"hostname", "mx.test"}});
+    daemon(POLICYD_GREYLIST, {{"delay", "0s"}, {"hostname", "mx.test"}, {"redis_timeout_ms", 3000}});
     start_postfix();
     std::string first = send({"bob@example.org"}, "greylisted-then-delivered");
     EXPECT_TRUE(contains(first, "<** 450 4.7.1 Greylisted, please try again in 0 seconds")) << first << diagnostics();
@@ -140,7 +140,7 @@ TEST_F(PostfixMilterTest, GreylistingDefersANewTripletAndDeliversTheRetryWithThe
 TEST_F(PostfixMilterTest, RateLimitDefersTheRecipientOverTheLimitAndDeliversToTheOthers) {
     nlohmann::json rule = {{"name", "client_rcpt"}, {"key", {"client_address"}},
                            {"count", "recipients"}, {"limit", 2}, {"window", "1h"}};
-    daemon(POLICYD_RATELIMIT, {{"rules", {rule}}});
+    daemon(POLICYD_RATELIMIT, {{"rules", {rule}}, {"redis_timeout_ms", 3000}});
     start_postfix();
     std::string t = send({"r1@example.org", "r2@example.org", "r3@example.org"}, "rate-limited");
     EXPECT_TRUE(contains(t, "<** 450 4.7.1 Rate limit exceeded, try again later")) << t << diagnostics();
