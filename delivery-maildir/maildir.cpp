@@ -1,6 +1,8 @@
 // Maildir delivery; see maildir.h.
 #include "maildir.h"
 
+#include "fs/dir_sync.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,8 +32,8 @@ constexpr auto kCleanInterval = std::chrono::hours(8);
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-bool fsync_dir(const std::string& path, int& err);
-bool fsync_dir_shared(const std::string& path, int& err);
+using proto::fs::fsync_dir;
+using proto::fs::fsync_dir_shared;
 
 std::string parent_of(const std::string& path) {
     auto slash = path.rfind('/');
@@ -198,57 +200,6 @@ bool write_all(int fd, std::string_view a, std::string_view b, int& err) {
         }
     }
     return true;
-}
-
-bool fsync_dir(const std::string& path, int& err) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return false;
-    }
-    bool ok = ::fsync(fd) == 0;
-    if (!ok) err = errno;
-    ::close(fd);
-    return ok;
-}
-
-// Group commit for new/: deliveries into one Maildir that finish their
-// rename while another thread is fsyncing new/ share the next fsync instead
-// of each doing its own. A ticket is taken after the rename; an fsync that
-// starts after ticket T was issued makes renames up to T durable.
-struct DirSync {
-    std::mutex fsync_mutex;  // one fsync of this directory at a time
-    std::atomic<std::uint64_t> requested{0};
-    std::uint64_t synced = 0;  // guarded by fsync_mutex
-    int users = 0;             // guarded by g_dirs_mutex
-};
-std::mutex g_dirs_mutex;
-std::unordered_map<std::string, std::shared_ptr<DirSync>> g_dirs;  // entries only while in use
-
-bool fsync_dir_shared(const std::string& path, int& err) {
-    std::shared_ptr<DirSync> d;
-    {
-        std::lock_guard lock(g_dirs_mutex);
-        auto& slot = g_dirs[path];
-        if (!slot) slot = std::make_shared<DirSync>();
-        d = slot;
-        ++d->users;
-    }
-    const std::uint64_t ticket = ++d->requested;
-    bool ok = true;
-    {
-        std::lock_guard lock(d->fsync_mutex);
-        if (d->synced < ticket) {
-            const std::uint64_t covers = d->requested.load();
-            ok = fsync_dir(path, err);
-            if (ok) d->synced = covers;  // on failure every waiter tries itself
-        }
-    }
-    {
-        std::lock_guard lock(g_dirs_mutex);
-        if (--d->users == 0) g_dirs.erase(path);
-    }
-    return ok;
 }
 
 std::size_t count_lf(std::string_view s) {

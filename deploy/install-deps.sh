@@ -9,20 +9,25 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build: compiler, CMake/Ninja, the chosen libraries (Boost 1.81 for Asio's
-# as_tuple and awaitable operators), and clang for the libFuzzer targets.
+# as_tuple and awaitable operators), clang for the libFuzzer targets, and
+# scdoc for the manual pages.
 build_packages=(
   g++ cmake ninja-build pkg-config clang git ca-certificates
   libboost1.81-dev libssl-dev libspf2-dev libhiredis-dev nlohmann-json3-dev
   libmilter-dev libpsl-dev libgtest-dev libgmock-dev
   libsasl2-dev libpcre2-dev libc-ares-dev
+  scdoc
 )
 # Run: Redis for greylisting and rate state.
 run_packages=(redis-server libsasl2-modules)
-# Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP clients).
+# Tests: real peers and tools (Postfix, Dovecot, a DNS server for SPF, SMTP
+# clients); groff and man for the manual pages; lintian, dpkg-dev (shlibdeps)
+# and file for the Debian package; nc for the README's check.
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
   sasl2-bin pflogsumm openssl miltertest
+  groff-base man-db lintian dpkg-dev file netcat-openbsd
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)

@@ -2,7 +2,9 @@
 # Install, build and run the whole service on this host, in the foreground:
 # a private Redis on 127.0.0.1:6379 (or the one already answering there), the
 # three policy daemons on their default loopback ports, and delivery-maildir
-# serving LMTP on 127.0.0.1:24 into STATE_DIR/mail. Ready for Postfix's check_policy_service.
+# serving LMTP on 127.0.0.1:24 into STATE_DIR/mail. Ready for Postfix's check_policy_service:
+# STATE_DIR/etc/postfix-main.cf is deploy/postfix/main.cf with this run's
+# mailbox list (STATE_DIR/etc/vmailbox) in place of /etc/mailpolicy/vmailbox.
 # Ctrl-C (or SIGTERM) drains and stops everything; SIGHUP reloads the daemons.
 #   STATE_DIR  Redis data, mail and logs (default /var/lib/mailpolicy)
 #   BUILD_DIR  build directory (default: build)
@@ -21,7 +23,10 @@ cmake --build "$build" -j "$(nproc)" --target "${programs[@]}"
 # The daemons never need root: they run as a dedicated system user.
 id "$run_user" >/dev/null 2>&1 ||
   useradd --system --home-dir "$state" --no-create-home --shell /usr/sbin/nologin "$run_user"
-install -d -o "$run_user" -g "$run_user" -m 0750 "$state" "$state/redis" "$state/mail" "$state/log"
+# STATE_DIR itself is searchable by all: Postfix (user postfix) reads the
+# mailbox list's index in STATE_DIR/etc.
+install -d -o "$run_user" -g "$run_user" -m 0755 "$state"
+install -d -o "$run_user" -g "$run_user" -m 0750 "$state/redis" "$state/mail" "$state/log"
 install -d -m 0755 "$state/etc"
 
 # The example configurations of deploy/config/, with this host's paths. The
@@ -40,6 +45,9 @@ if "virtual_base" in c:
 json.dump(c, open(dst, "w"), indent=2)
 PY
 done
+
+# The Postfix snippet with this run's paths (see "Behind Postfix" in README.md).
+sed "s#/etc/mailpolicy/vmailbox#$state/etc/vmailbox#g" "$root/deploy/postfix/main.cf" >"$state/etc/postfix-main.cf"
 
 pids=()
 stop_all() {
@@ -85,7 +93,7 @@ start policyd-ratelimit 10032
 start policyd-greylist 10023
 start delivery-maildir 24
 
-echo "run-local: ready; Ctrl-C stops" >&2
+echo "run-local: ready; Ctrl-C stops. Postfix snippet: $state/etc/postfix-main.cf; mail: $state/mail/" >&2
 # Any child dying ends the run, so a broken service is never silently missing.
 wait -n "${pids[@]}"
 echo "run-local: a service exited; see $state/log/" >&2

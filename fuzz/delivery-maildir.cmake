@@ -8,7 +8,7 @@ set(delivery_dir ${PROJECT_SOURCE_DIR}/delivery-maildir)
 mp_add_fuzzer(fuzz_delivery_address
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/delivery_address_fuzz.cpp ${delivery_dir}/delivery.cpp
           ${delivery_dir}/maildir.cpp ${delivery_dir}/recipient.cpp
-  LIBS proto_smtp nlohmann_json::nlohmann_json)
+  LIBS proto_smtp proto_fs nlohmann_json::nlohmann_json)
 target_include_directories(fuzz_delivery_address PRIVATE ${delivery_dir})
 
 # The virtual_mailboxes file.

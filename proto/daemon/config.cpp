@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -16,6 +18,19 @@ namespace {
 const json& empty_object() {
     static const json e = json::object();
     return e;
+}
+
+// MAILPOLICY_LIST_CONFIG_KEYS=1 in the environment: every key a Reader
+// looks up is printed to stderr as "config key: NAME" (nested ones as
+// "rules[0].limit"). The keys a program accepts are exactly the keys its
+// readers look up, so this is how the manual-page test learns them from the
+// program itself rather than from a list kept by hand. Not for operators.
+bool list_keys() {
+    static const bool on = [] {
+        const char* v = std::getenv("MAILPOLICY_LIST_CONFIG_KEYS");
+        return v != nullptr && std::string_view(v) == "1";
+    }();
+    return on;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -46,7 +61,8 @@ void Reader::fail(std::string_view key, std::string_view why) const {
 bool Reader::has(std::string_view key) const { return obj_.contains(std::string(key)); }
 
 const json* Reader::find(std::string_view key) {
-    read_.emplace(key);
+    if (read_.emplace(key).second && list_keys())
+        std::fprintf(stderr, "config key: %s\n", name(key).c_str());
     auto it = obj_.find(std::string(key));
     if (it == obj_.end() || it->is_null()) return nullptr;
     return &*it;

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -94,7 +95,7 @@ void usage(const ProgramInfo& info, std::FILE* out) {
 }
 
 // Returns an error message, or "" on success.
-std::string parse_flags(int argc, char** argv, Flags& f) {
+std::string parse_flags(int argc, char** argv, const ProgramInfo& info, Flags& f) {
     auto value_of = [&](int& i, std::string_view flag, std::string& out) -> bool {
         std::string arg = argv[i];
         if (arg.size() > flag.size() && arg[flag.size()] == '=') {
@@ -136,6 +137,9 @@ std::string parse_flags(int argc, char** argv, Flags& f) {
             f.version = true;
         } else if (arg == "--help" || arg == "-h") {
             f.help = true;
+        } else if (std::find(info.command_flags.begin(), info.command_flags.end(), arg) !=
+                   info.command_flags.end()) {
+            f.positional.insert(f.positional.begin(), arg);
         } else if (arg.starts_with("-")) {
             return "unknown option " + arg;
         } else {
@@ -166,7 +170,9 @@ net::Endpoint endpoint_or_fail(config::Reader& r, std::string_view key, const st
 
 Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& info) {
     Common c;
-    c.listen = r.endpoints("listen", {info.default_listen});
+    c.listen = r.endpoints("listen", info.default_listen.empty()
+                                         ? std::vector<std::string>{}
+                                         : std::vector<std::string>{info.default_listen});
     if (!flags.listen.empty()) {
         c.listen.clear();
         for (const auto& l : flags.listen) c.listen.push_back(endpoint_or_fail(r, "--listen", l));
@@ -240,7 +246,7 @@ int run(int argc, char** argv, Program& program) {
     const auto& info = program.info();
     log::set_program(info.name);
     Flags flags;
-    if (auto err = parse_flags(argc, argv, flags); !err.empty()) {
+    if (auto err = parse_flags(argc, argv, info, flags); !err.empty()) {
         std::fprintf(stderr, "%s: %s\n", info.name.c_str(), err.c_str());
         usage(info, stderr);
         return 2;
@@ -259,13 +265,14 @@ int run(int argc, char** argv, Program& program) {
     metrics::Registry registry;
     SystemClock clock;
     std::unique_ptr<redis::Client> redis_client;
-    Runtime rt{io, registry, clock, nullptr, {}, 150ms, flags.check_config};
+    Runtime rt{io, registry, clock, nullptr, {}, 150ms, flags.check_config,
+               flags.config_path.value_or(""), {}};
     bool command_mode = !flags.positional.empty();
 
     // Everything a configuration consists of, built without touching what runs.
     auto load = [&](bool initial) -> Loaded {
         std::unique_ptr<nlohmann::json> doc;
-        if (flags.config_path) doc = config::load_file(*flags.config_path);
+        if (flags.config_path && !info.own_config) doc = config::load_file(*flags.config_path);
         nlohmann::json empty = nlohmann::json::object();
         config::Reader reader(doc ? *doc : empty);
         Loaded l;
@@ -323,7 +330,7 @@ int run(int argc, char** argv, Program& program) {
     } catch (const std::exception& e) {
         log::fatal(std::string("cannot listen: ") + e.what());
     }
-    drop_privileges(current.common.user);
+    drop_privileges(rt.run_as.empty() ? current.common.user : rt.run_as);
     if (redis_client) redis_client->start();
 
     std::string where;

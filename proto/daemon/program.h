@@ -35,7 +35,14 @@ struct ProgramInfo {
     std::string default_listen;  // "inet:127.0.0.1:10023"
     bool uses_redis = true;
     std::string commands_help;   // operator subcommands, for --help ("" if none)
-    bool serves_milter = true;   // false for a program with its own Service (no decider)
+    // The program reads --config itself, in its own language (mta-core:
+    // Postfix's main.cf); the common JSON keys then come from flags only.
+    bool own_config = false;
+    // Program-specific flags without a value ("--print-config"), handed to
+    // command() as its first argument.
+    std::vector<std::string> command_flags;
+    // false for a program with its own Service and no decider: no --milter.
+    bool serves_milter = true;
 };
 
 // What configure() and commands get to work with.
@@ -47,6 +54,8 @@ struct Runtime {
     redis::Url redis_url;
     std::chrono::milliseconds redis_timeout;  // per-call deadline for deciders
     bool check_only = false;                  // --check-config: validate, touch nothing
+    std::string config_path;                  // --config, for programs with own_config
+    std::string run_as;  // set by configure(): the user to run as after binding
 };
 
 // A server for a protocol other than the policy protocol. run() still owns

@@ -112,6 +112,9 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error,
     }
     if (a.local.size() > limits.max_local) return fail("local part too long");
     auto domain = text.substr(i + 1);
+    // A trailing dot (a fully qualified name written as in DNS) is not part
+    // of an RFC 5321 Domain; accepted and removed, as Postfix does.
+    if (domain.size() > 1 && domain.back() == '.' && domain.front() != '[') domain.remove_suffix(1);
     if (domain.size() > limits.max_domain) return fail("domain too long");
     if (!valid_domain(domain)) return fail("bad domain");
     a.domain = std::string(domain);

@@ -172,7 +172,8 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
     Command cmd;
     for (const auto& v : kVerbs)
         if (iequals(word, v.name)) cmd.verb = v.verb;
-    if (cmd.verb == Verb::unknown) return fail(500, "5.5.2", "Command unrecognized");
+    // RFC 5321 4.2.4: 502 for a command not implemented (Postfix's words).
+    if (cmd.verb == Verb::unknown) return fail(502, "5.5.2", "Error: command not recognized");
 
     std::string why;
     switch (cmd.verb) {
@@ -204,7 +205,8 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
         case Verb::ehlo:
         case Verb::lhlo:
             cmd.argument = std::string(trim(rest));
-            if (cmd.argument.empty()) return fail(501, "5.5.4", "Syntax: LHLO hostname");
+            if (cmd.argument.empty())
+                return fail(501, "5.5.4", "Syntax: " + std::string(verb_name(cmd.verb)) + " hostname");
             break;
         default:
             // NOOP, VRFY, EXPN, HELP, AUTH, BDAT: the argument is for the caller.

@@ -5,7 +5,7 @@
 
 namespace proto::smtp {
 
-void DataReader::reset(std::size_t max_size) { *this = DataReader(max_size); }
+void DataReader::reset(std::size_t max_size) { *this = DataReader(max_size, line_end_); }
 
 void DataReader::append(const char* p, std::size_t n) {
     total_ += n;
@@ -17,6 +17,28 @@ void DataReader::append(const char* p, std::size_t n) {
         return;
     }
     body_.append(p, n);
+}
+
+// Content bytes of the current line. In CRLF form a CR is held only while it
+// may still be the CR of a CRLF: one followed by more content was bare.
+void DataReader::append_content(const char* p, std::size_t n) {
+    if (line_end_ == LineEnd::lf) {
+        append(p, n);
+        return;
+    }
+    if (last_cr_ && !too_big_ && !body_.empty()) body_.back() = ' ';
+    std::size_t start = body_.size();
+    append(p, n);
+    if (too_big_) return;
+    for (std::size_t k = start; k + 1 < body_.size(); ++k)
+        if (body_[k] == '\r') body_[k] = ' ';
+}
+
+void DataReader::end_line() {
+    if (line_end_ == LineEnd::crlf)
+        append("\r\n", 2);
+    else
+        append("\n", 1);
 }
 
 DataReader::Result DataReader::feed(std::string_view data) {
@@ -34,7 +56,7 @@ DataReader::Result DataReader::feed(std::string_view data) {
             ++line_len_;
         }
         if (n > 0) {
-            append(p, n);
+            append_content(p, n);
             line_len_ += n;
             last_cr_ = p[n - 1] == '\r';
         }
@@ -53,7 +75,12 @@ DataReader::Result DataReader::feed(std::string_view data) {
         } else {
             ++bare_lf_;
         }
-        append("\n", 1);
+        // A lone "." that did not end the data (its line or the one before
+        // ended in a bare LF) is content: keep its dot (RFC 5321 4.5.2 removes
+        // a leading dot only when other characters follow).
+        if (line_end_ == LineEnd::crlf && line_dot_ && line_len_ == (last_cr_ ? 2u : 1u))
+            append(".", 1);
+        end_line();
         prev_crlf_ = last_cr_;
         line_len_ = 0;
         line_dot_ = false;

@@ -1,11 +1,17 @@
 // DATA content (RFC 5321 4.1.1.4, 4.5.2): reads the dot-stuffed message up to
 // the terminating <CRLF>.<CRLF>, removes the stuffing and stores it with LF
-// line endings (the form Maildir and mbox files use). No I/O.
+// line endings (the form Maildir and mbox files use), or with CRLF line
+// endings only (LineEnd::crlf, the form an MTA queues and relays). No I/O.
 //
 // Security:
 // - Only CRLF "." CRLF ends the data. A "." line ended by a bare LF is
 //   content, so a peer that disagrees with us about line endings cannot
 //   smuggle commands after a fake end of data ("SMTP smuggling").
+// - In CRLF form nothing bare is stored: a bare LF ends a content line and is
+//   stored as CRLF (Postfix's smtpd_forbid_bare_newline = normalize), and a
+//   bare CR (one not followed by LF) is data, never a line end, and is stored
+//   as a space, so what is relayed later holds no bare CR or LF for a
+//   receiving server to read differently.
 // - At most max_size bytes of content are kept; beyond that the content is
 //   dropped and reading continues to the terminator, so the session stays in
 //   sync and can answer 552 (too_big()).
@@ -17,9 +23,12 @@
 
 namespace proto::smtp {
 
+enum class LineEnd { lf, crlf };
+
 class DataReader {
 public:
-    explicit DataReader(std::size_t max_size) : max_size_(max_size) {}
+    explicit DataReader(std::size_t max_size, LineEnd line_end = LineEnd::lf)
+        : max_size_(max_size), line_end_(line_end) {}
 
     struct Result {
         bool done;             // the terminator was seen
@@ -39,8 +48,11 @@ public:
 
 private:
     void append(const char* p, std::size_t n);
+    void append_content(const char* p, std::size_t n);
+    void end_line();
 
     std::size_t max_size_;
+    LineEnd line_end_;
     std::string body_;
     std::size_t total_ = 0;
     std::size_t line_len_ = 0;     // bytes of the current line seen so far (before LF)

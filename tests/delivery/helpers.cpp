@@ -23,8 +23,20 @@ namespace dtest {
 
 using namespace std::chrono;
 
-LineClient::LineClient(const std::string& host, int port) {
+LineClient::LineClient(const std::string& host, int port) : LineClient("", 0, host, port) {}
+
+LineClient::LineClient(const std::string& local_address, int local_port, const std::string& host, int port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!local_address.empty()) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        local.sin_port = htons(static_cast<uint16_t>(local_port));
+        ::inet_pton(AF_INET, local_address.c_str(), &local.sin_addr);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+            ::close(fd_);
+            throw std::runtime_error("bind " + local_address + ": " + std::strerror(errno));
+        }
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(static_cast<uint16_t>(port));

@@ -16,6 +16,8 @@ namespace dtest {
 class LineClient {
 public:
     LineClient(const std::string& host, int port);
+    // From a chosen local address (another loopback address, say).
+    LineClient(const std::string& local_address, int local_port, const std::string& host, int port);
     explicit LineClient(const std::string& unix_path);
     ~LineClient();
     LineClient(const LineClient&) = delete;

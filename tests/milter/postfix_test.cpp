@@ -170,7 +170,7 @@ TEST_F(PostfixMilterTest, RedisStoppedGivesOnStoreErrorWithinTheDeadline) {
 // milter socket is a unix socket in the test's directory, which Postfix
 // (outside the namespace) reaches as unix:/path.
 TEST_F(PostfixMilterTest, AnSpfFailIsRefusedWithTheDaemonsText) {
-    testsupport::DnsNamespace ns(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SPF_SUITE_DIR);
+    testsupport::DnsNamespace ns(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SUITE_DNS);
     std::string socket = dir_.file("spf-milter.sock");
     // The test client is 127.0.0.1, which policyd-spf skips by default.
     nlohmann::json config = {{"milter", "unix:" + socket}, {"skip_addresses", nlohmann::json::array()}};

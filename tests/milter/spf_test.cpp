@@ -26,7 +26,7 @@ protected:
     static void SetUpTestSuite() {
         ASSERT_EQ(::geteuid(), 0u) << "these tests need root for a network namespace";
         g_ns = new testsupport::DnsNamespace(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml",
-                                             SPF_SUITE_DIR);
+                                             SUITE_DNS);
     }
     static void TearDownTestSuite() {
         delete g_ns;

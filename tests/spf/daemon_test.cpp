@@ -1,7 +1,7 @@
 // Tests of the built policyd-spf over the policy protocol, with a real DNS
 // server: each option of the configuration and each kind of reply.
 //
-// DNS: the spf-suite's authoritative server answers tests/spf/zones.yml on
+// DNS: suite_dns.py, an authoritative server, answers tests/spf/zones.yml on
 // 127.0.0.1:53 inside a network namespace made for this test process, whose
 // resolv.conf points there; the daemon runs in that namespace and listens on
 // a unix socket in a temp dir, which the test reaches from outside. Needs
@@ -22,8 +22,8 @@
 #include "support/policy_conn.h"
 #include "support/process.h"
 
-#ifndef SPF_SUITE_DIR
-#error "SPF_SUITE_DIR must name the spf-suite harness"
+#ifndef SUITE_DNS
+#error "SUITE_DNS must name tests/spf/suite_dns.py"
 #endif
 
 namespace {
@@ -74,7 +74,7 @@ class SpfDaemon : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         ASSERT_EQ(::geteuid(), 0u) << "these tests need root for a network namespace";
-        g_ns = new testsupport::DnsNamespace(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SPF_SUITE_DIR);
+        g_ns = new testsupport::DnsNamespace(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SUITE_DNS);
     }
     static void TearDownTestSuite() {
         delete g_ns;

@@ -19,7 +19,7 @@ void run_ok(const std::vector<std::string>& argv) {
 }
 }  // namespace
 
-DnsNamespace::DnsNamespace(const std::string& zones_file, const std::string& spf_suite_dir)
+DnsNamespace::DnsNamespace(const std::string& zones_file, const std::string& dns_server_script)
     : name_("spft" + std::to_string(::getpid())) {
     run_ok({"ip", "netns", "add", name_});
     created_ = true;
@@ -27,7 +27,7 @@ DnsNamespace::DnsNamespace(const std::string& zones_file, const std::string& spf
     std::filesystem::create_directories("/etc/netns/" + name_);
     std::ofstream("/etc/netns/" + name_ + "/resolv.conf")
         << "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
-    dns_ = Process({"ip", "netns", "exec", name_, "/usr/bin/python3", spf_suite_dir + "/dnsserver.py",
+    dns_ = Process({"ip", "netns", "exec", name_, "/usr/bin/python3", dns_server_script,
                     zones_file, "1", "--listen", "127.0.0.1:53"},
                    dir_.file("dns.log"), {"PYTHONUNBUFFERED=1"});
     auto until = std::chrono::steady_clock::now() + 20s;

@@ -1,0 +1,299 @@
+// mta-core's Program; see program.h.
+#include "program.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "daemon/log.h"
+#include "instance.h"
+#include "maillog.h"
+#include "qmgr/qmgr.h"
+#include "queue/queue_store.h"
+#include "smtpd/anvil.h"
+#include "smtpd/server.h"
+#include "spawn.h"
+
+namespace mta {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/mailpolicy/mta-core/main.cf";
+
+std::string pid_file(const Instance& i) { return i.queue_directory + "/pid/master.pid"; }
+
+void chown_tree(const std::string& path, const std::string& user) {
+    struct passwd* pw = ::getpwnam(user.c_str());
+    if (!pw || ::geteuid() != 0) return;
+    if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        proto::log::warning("chown " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+// The running server: listeners, queue, queue manager, spawn services.
+class MtaProgram::SmtpService final : public proto::daemon::Service {
+public:
+    SmtpService(proto::daemon::Runtime& rt, std::shared_ptr<Instance> inst)
+        : io_(rt.io),
+          // The spawn helper is forked first, while this process has one thread.
+          spawn_(prepare_and_spawn(*inst)),
+          store_(inst->queue_directory),
+          pool_(4),
+          qmgr_(rt.io.get_executor(), pool_.get_executor(), store_),
+          services_{&store_, pool_.get_executor(), {}, &rt.metrics, &anvil_},
+          server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {
+        store_.prepare();
+        for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt"})
+            chown_tree(inst->queue_directory + sub, inst->mail_owner);
+        ::mkdir((inst->queue_directory + "/pid").c_str(), 0755);
+        {
+            std::ofstream pid(pid_file(*inst));
+            pid << ::getpid() << "\n";
+        }
+        services_.queued = [this](const std::string& id) { qmgr_.enqueue(id); };
+        qmgr_.configure(inst->qmgr);
+        qmgr_.set_metrics(&rt.metrics);
+        server_.listen(inst->listeners);
+        qmgr_.start();
+        wait_flush();
+    }
+
+    void update(const std::shared_ptr<Instance>& inst) {
+        qmgr_.configure(inst->qmgr);
+        server_.update(inst->listeners);
+        if (spawn_) spawn_->update(inst->spawn);
+    }
+
+    void listen(const proto::net::Endpoint&) override {}
+    void update_options(const proto::policy::ServerOptions&) override {}
+    void drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) override {
+        flush_signal_.cancel();
+        server_.drain(timeout, [this, on_drained = std::move(on_drained)] {
+            qmgr_.stop();
+            if (spawn_) spawn_->stop();
+            on_drained();
+        });
+    }
+    ~SmtpService() override { pool_.join(); }
+
+private:
+    static std::unique_ptr<SpawnSupervisor> prepare_and_spawn(const Instance& inst) {
+        if (::mkdir(inst.queue_directory.c_str(), 0755) != 0 && errno != EEXIST)
+            throw std::system_error(errno, std::generic_category(), "mkdir " + inst.queue_directory);
+        return start_spawn(inst.queue_directory, inst.mail_owner, inst.spawn);
+    }
+
+    void wait_flush() {
+        flush_signal_.async_wait([this](boost::system::error_code ec, int) {
+            if (ec) return;
+            maillog::line("qmgr", "flush requested");
+            qmgr_.flush();
+            wait_flush();
+        });
+    }
+
+    asio::io_context& io_;
+    std::unique_ptr<SpawnSupervisor> spawn_;
+    queue::QueueStore store_;
+    asio::thread_pool pool_;
+    qmgr::QueueManager qmgr_;
+    smtpd::Anvil anvil_;
+    smtpd::SessionServices services_;
+    smtpd::SmtpServer server_;
+    asio::signal_set flush_signal_;
+};
+
+MtaProgram::MtaProgram() {
+    info_.name = "mta-core";
+    info_.summary = "an SMTP server configured with Postfix's main.cf and master.cf";
+    info_.default_listen = "";
+    info_.uses_redis = false;
+    info_.own_config = true;
+    info_.serves_milter = false;  // its milters are clients, from main.cf (smtpd_milters)
+    info_.command_flags = {"--print-config"};
+    info_.commands_help =
+        "  --print-config      print the non-default main.cf settings (as postconf -n)\n"
+        "  queue list          list the queue (as postqueue -p)\n"
+        "  queue show ID       print one queued message with its envelope\n"
+        "  queue flush         ask the running server to retry deferred mail now\n"
+        "  queue delete ID|ALL remove messages (as postsuper -d)\n"
+        "  queue hold ID|ALL   put messages on hold (as postsuper -h)\n"
+        "  queue release ID|ALL release held messages (as postsuper -H)\n";
+}
+
+MtaProgram::~MtaProgram() = default;
+
+std::shared_ptr<proto::policy::Decider> MtaProgram::configure(proto::config::Reader&,
+                                                              proto::daemon::Runtime& rt) {
+    std::string path = rt.config_path.empty() ? kDefaultConfig : rt.config_path;
+    try {
+        pending_ = build_instance(path, rt.io.get_executor(), rt.check_only, &rt.metrics);
+    } catch (const config::ConfigError& e) {
+        throw proto::config::ConfigError(e.what());
+    }
+    for (const auto& w : pending_->warnings) proto::log::warning(w);
+    if (::geteuid() == 0) rt.run_as = pending_->mail_owner;
+    return nullptr;
+}
+
+void MtaProgram::commit() {
+    current_ = pending_;
+    try {
+        maillog::configure(current_->syslog_name, current_->myhostname, current_->maillog_file);
+    } catch (const std::exception& e) {
+        proto::log::error(e.what());
+    }
+    if (service_) service_->update(current_);
+}
+
+std::unique_ptr<proto::daemon::Service> MtaProgram::make_service(proto::daemon::Runtime& rt,
+                                                                 const proto::policy::ServerOptions&) {
+    auto s = std::make_unique<SmtpService>(rt, current_);
+    service_ = s.get();
+    proto::log::event(proto::log::Level::info, "listening",
+                      {{"listeners", std::to_string(current_->listeners.size())},
+                       {"queue_directory", current_->queue_directory}});
+    return s;
+}
+
+namespace {
+
+int queue_command(const std::vector<std::string>& args, const Instance& inst) {
+    queue::QueueStore store(inst.queue_directory);
+    std::string verb = args.size() > 1 ? args[1] : "";
+    auto each_id = [&](const std::string& which, queue::Place from, auto fn) {
+        std::vector<std::string> ids;
+        if (which == "ALL") ids = store.list(from);
+        else ids.push_back(which);
+        int rc = 0;
+        std::size_t n = 0;
+        for (const auto& id : ids) {
+            if (!queue::valid_id(id)) {
+                std::fprintf(stderr, "mta-core: bad queue id \"%s\"\n", id.c_str());
+                return 1;
+            }
+            int err = fn(id);
+            if (err) {
+                std::fprintf(stderr, "mta-core: %s: %s\n", id.c_str(), std::strerror(err));
+                rc = 1;
+            } else {
+                ++n;
+            }
+        }
+        return rc ? rc : (n == 0 && which != "ALL" ? 1 : 0);
+    };
+    auto signal_flush = [&] {
+        std::ifstream in(pid_file(inst));
+        long pid = 0;
+        if (in >> pid && pid > 1 && ::kill(static_cast<pid_t>(pid), SIGUSR1) == 0) return true;
+        return false;
+    };
+    if (verb == "list") {
+        std::size_t count = 0, bytes = 0;
+        std::printf("-Queue ID-    --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
+        for (auto place : {queue::Place::active, queue::Place::hold}) {
+            for (const auto& id : store.list(place)) {
+                std::string err;
+                auto m = store.load(place, id, &err);
+                if (!m) continue;
+                char when[32];
+                std::time_t t = m->envelope.arrival;
+                struct tm tm;
+                ::localtime_r(&t, &tm);
+                std::strftime(when, sizeof when, "%a %b %e %H:%M:%S", &tm);
+                std::printf("%-12s%c %8zu %20s  %s\n", id.c_str(), place == queue::Place::hold ? '!' : ' ',
+                            m->content.size(), when, maillog::printable(m->envelope.sender).c_str());
+                for (const auto& r : m->envelope.recipients)
+                    if (!r.done) std::printf("%44s%s\n", "", maillog::printable(r.address).c_str());
+                std::printf("\n");
+                ++count;
+                bytes += m->content.size();
+            }
+        }
+        if (count == 0)
+            std::printf("Mail queue is empty\n");
+        else
+            std::printf("-- %zu Kbytes in %zu Request%s.\n", (bytes + 1023) / 1024, count, count == 1 ? "" : "s");
+        return 0;
+    }
+    if (verb == "show" && args.size() == 3) {
+        for (auto place : {queue::Place::active, queue::Place::hold}) {
+            std::string err;
+            if (auto m = store.load(place, args[2], &err)) {
+                std::fputs(queue::serialize(m->envelope).c_str(), stdout);
+                std::fwrite(m->content.data(), 1, m->content.size(), stdout);
+                return 0;
+            }
+        }
+        std::fprintf(stderr, "mta-core: %s: no such message in the queue\n", args[2].c_str());
+        return 1;
+    }
+    if (verb == "flush" && args.size() == 2) {
+        if (!signal_flush()) {
+            std::fprintf(stderr, "mta-core: no running mta-core for %s (nothing to flush)\n",
+                         inst.queue_directory.c_str());
+            return 1;
+        }
+        return 0;
+    }
+    if (verb == "delete" && args.size() == 3) {
+        int rc = each_id(args[2], queue::Place::active, [&](const std::string& id) {
+            int e = store.remove(queue::Place::active, id);
+            if (e == ENOENT) e = store.remove(queue::Place::hold, id);
+            if (!e) std::printf("%s: removed\n", id.c_str());
+            return e;
+        });
+        if (args[2] == "ALL")
+            for (const auto& id : store.list(queue::Place::hold)) store.remove(queue::Place::hold, id);
+        return rc;
+    }
+    if (verb == "hold" && args.size() == 3)
+        return each_id(args[2], queue::Place::active, [&](const std::string& id) {
+            int e = store.move(id, queue::Place::active, queue::Place::hold);
+            if (!e) std::printf("%s: placed on hold\n", id.c_str());
+            return e;
+        });
+    if (verb == "release" && args.size() == 3) {
+        int rc = each_id(args[2], queue::Place::hold, [&](const std::string& id) {
+            int e = store.move(id, queue::Place::hold, queue::Place::active);
+            if (!e) std::printf("%s: released from hold\n", id.c_str());
+            return e;
+        });
+        signal_flush();
+        return rc;
+    }
+    std::fprintf(stderr, "mta-core: usage: mta-core [--config FILE] queue list|show ID|flush|"
+                         "delete ID|ALL|hold ID|ALL|release ID|ALL\n");
+    return 2;
+}
+
+}  // namespace
+
+int MtaProgram::command(const std::vector<std::string>& args, proto::daemon::Runtime&) {
+    if (args.empty()) return 2;
+    if (args[0] == "--print-config") {
+        std::fputs(pending_->print_config.c_str(), stdout);
+        return 0;
+    }
+    if (args[0] == "queue") return queue_command(args, *pending_);
+    std::fprintf(stderr, "mta-core: unknown command \"%s\" (see --help)\n", args[0].c_str());
+    return 2;
+}
+
+}  // namespace mta

@@ -1,0 +1,326 @@
+// The queue manager; see qmgr.h.
+#include "qmgr/qmgr.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+
+#include "daemon/blocking.h"
+#include "daemon/metrics.h"
+#include "maillog.h"
+#include "queue/queue_store.h"
+
+namespace mta::qmgr {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string rfc2822_date(std::time_t t) {
+    struct tm tm;
+    ::localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);
+    return buf;
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, s < 10 ? "%.2g" : "%.0f", s);
+    return buf;
+}
+
+}  // namespace
+
+std::string make_bounce(const std::string& myhostname, const std::string& queue_id,
+                        const std::string& sender, const std::vector<Failure>& failures,
+                        std::string_view original_message, std::int64_t arrival, bool delayed) {
+    std::string boundary = queue_id + "." + std::to_string(std::time(nullptr)) + "/" + myhostname;
+    std::string m;
+    m += "From: MAILER-DAEMON@" + myhostname + " (Mail Delivery System)\r\n";
+    m += "Subject: " + std::string(delayed ? "Delayed Mail (still being retried)"
+                                            : "Undelivered Mail Returned to Sender") + "\r\n";
+    m += "To: " + sender + "\r\n";
+    m += "Auto-Submitted: auto-replied\r\n";
+    m += "MIME-Version: 1.0\r\n";
+    m += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"" + boundary + "\"\r\n";
+    m += "Content-Transfer-Encoding: 8bit\r\n";
+    m += "Date: " + rfc2822_date(std::time(nullptr)) + "\r\n";
+    m += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
+    m += "--" + boundary + "\r\n";
+    m += "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
+    m += "This is the mail system at host " + myhostname + ".\r\n\r\n";
+    m += delayed ? "Your message could not be delivered yet; it will be retried.\r\n\r\n"
+                 : "I'm sorry to have to inform you that your message could not\r\n"
+                   "be delivered to one or more recipients.\r\n\r\n";
+    for (const auto& f : failures) m += "<" + f.recipient + ">: " + f.diagnostic + "\r\n";
+    m += "\r\n--" + boundary + "\r\n";
+    m += "Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n";
+    // RFC 3464 2.2: per-message fields, then one block per recipient.
+    m += "Reporting-MTA: dns; " + myhostname + "\r\n";
+    m += "X-Postfix-Queue-ID: " + queue_id + "\r\n";
+    m += "X-Postfix-Sender: rfc822; " + sender + "\r\n";
+    m += "Arrival-Date: " + rfc2822_date(static_cast<std::time_t>(arrival)) + "\r\n";
+    for (const auto& f : failures) {
+        m += "\r\nFinal-Recipient: rfc822; " + f.recipient + "\r\n";
+        if (!f.original.empty() && f.original != f.recipient)
+            m += "Original-Recipient: rfc822;" + f.original + "\r\n";
+        m += std::string("Action: ") + (delayed ? "delayed" : "failed") + "\r\n";
+        m += "Status: " + f.status + "\r\n";
+        m += "Diagnostic-Code: " + f.diagnostic + "\r\n";
+    }
+    m += "\r\n--" + boundary + "\r\n";
+    m += "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n";
+    auto end = original_message.find("\r\n\r\n");
+    m += std::string(original_message.substr(0, end == std::string_view::npos ? original_message.size() : end + 2));
+    m += "\r\n--" + boundary + "--\r\n";
+    return m;
+}
+
+struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::any_io_executor io, asio::any_io_executor blocking, queue::QueueStore& store)
+        : io(io), blocking(blocking), store(store) {}
+
+    asio::any_io_executor io, blocking;
+    queue::QueueStore& store;
+    Settings settings;
+    proto::metrics::Registry* metrics = nullptr;
+    bool stopping = false;
+    std::size_t running = 0;
+    std::deque<std::string> ready;           // ids waiting for a delivery slot
+    std::set<std::string> known;             // ids ready, running or waiting
+    std::map<std::string, std::shared_ptr<asio::steady_timer>> waiting;  // deferred
+    std::map<std::string, std::chrono::seconds> backoff;
+
+    void schedule(const std::string& id) {
+        if (stopping) return;
+        if (!known.insert(id).second) return;
+        if (metrics) metrics->gauge("queue_messages", "Messages in the queue (active and deferred)").set(
+                         static_cast<std::int64_t>(known.size()));
+        ready.push_back(id);
+        pump();
+    }
+
+    void pump() {
+        while (!stopping && running < settings.concurrency && !ready.empty()) {
+            std::string id = ready.front();
+            ready.pop_front();
+            ++running;
+            asio::co_spawn(io, deliver_one(id), asio::detached);
+        }
+    }
+
+    // Callers name the lambda first: g++ 12 destroys a capturing lambda
+    // temporary twice when it stands inside a co_await expression.
+    template <typename F>
+    auto on_blocking(F f) {
+        return proto::daemon::run_blocking<decltype(f())>(blocking, io, std::move(f));
+    }
+
+    void defer(const std::string& id) {
+        auto& b = backoff[id];
+        b = b.count() == 0 ? settings.minimal_backoff
+                           : std::min(settings.maximal_backoff, b * 2);
+        auto timer = std::make_shared<asio::steady_timer>(io, b);
+        waiting[id] = timer;
+        timer->async_wait([self = shared_from_this(), id, timer](boost::system::error_code ec) {
+            auto it = self->waiting.find(id);
+            if (it != self->waiting.end() && it->second == timer) self->waiting.erase(it);
+            if (ec) return;
+            self->known.erase(id);
+            self->schedule(id);
+        });
+    }
+
+    asio::awaitable<void> deliver_one(std::string id) {
+        auto self = shared_from_this();
+        std::string error;
+        auto load = [this, id, &error] { return store.load(queue::Place::active, id, &error); };
+        auto loaded = co_await on_blocking(std::move(load));
+        if (!loaded) {
+            if (error != "No such file or directory") {
+                maillog::line("qmgr", id + ": warning: corrupt queue file: " + error);
+                auto quarantine = [this, id] { return store.move(id, queue::Place::active, queue::Place::corrupt); };
+                co_await on_blocking(std::move(quarantine));
+            }
+            finish(id, false);
+            co_return;
+        }
+        auto& env = loaded->envelope;
+        const auto arrival = env.arrival;
+        const std::time_t now = std::time(nullptr);
+        const bool expired = now - arrival >= (env.sender.empty() ? settings.bounce_queue_lifetime
+                                                                  : settings.maximal_queue_lifetime)
+                                                   .count();
+        // Group recipients by nexthop; one conversation per nexthop.
+        std::map<std::string, std::vector<std::size_t>> groups;
+        std::map<std::string, delivery::Nexthop> hops;
+        std::vector<Route> routes(env.recipients.size());
+        std::vector<std::size_t> done;
+        std::vector<Failure> failures;
+        bool deferred = false;
+        auto log_result = [&](std::size_t i, const std::string& relay, std::string_view dsn,
+                              std::string_view status, const std::string& text) {
+            if (metrics)
+                metrics
+                    ->counter("qmgr_deliveries_total", "Recipient delivery attempts, by transport and status",
+                              {{"transport", routes[i].nexthop.lmtp ? "lmtp" : "smtp"}, {"status", std::string(status)}})
+                    .inc();
+            double delay = static_cast<double>(std::time(nullptr) - arrival);
+            std::string line = id + ": to=<" + maillog::printable(env.recipients[i].address) + ">";
+            if (env.recipients[i].original != env.recipients[i].address)
+                line += ", orig_to=<" + maillog::printable(env.recipients[i].original) + ">";
+            line += ", relay=" + relay + ", delay=" + seconds_text(delay) +
+                    ", delays=0/0/0/0, dsn=" + std::string(dsn) + ", status=" + std::string(status) +
+                    " (" + maillog::printable(text) + ")";
+            maillog::line(routes[i].nexthop.lmtp ? "lmtp" : "smtp", line);
+        };
+        for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+            if (env.recipients[i].done) continue;
+            routes[i] = settings.route(env.recipients[i].address);
+            const auto& r = routes[i];
+            if (r.kind == Route::Kind::deliver) {
+                groups[r.nexthop.text].push_back(i);
+                hops[r.nexthop.text] = r.nexthop;
+            } else if (r.kind == Route::Kind::bounce || expired) {
+                log_result(i, "none", "5.0.0", "bounced", r.reason);
+                failures.push_back({env.recipients[i].address, env.recipients[i].original, "5.0.0",
+                                    "X-Postfix; " + r.reason});
+                done.push_back(i);
+            } else {
+                log_result(i, "none", "4.0.0", "deferred", r.reason);
+                deferred = true;
+            }
+        }
+        for (auto& [name, indexes] : groups) {
+            std::vector<std::string> rcpts;
+            for (auto i : indexes) rcpts.push_back(routes[i].address);
+            auto attempt = co_await delivery::deliver(io, hops[name], settings.helo_name, env.sender,
+                                                      rcpts, loaded->content, settings.timeouts);
+            for (std::size_t k = 0; k < indexes.size(); ++k) {
+                std::size_t i = indexes[k];
+                const auto& rr = attempt.recipients[k];
+                int code = rr.code ? rr.code : attempt.code;
+                std::string enhanced = rr.code ? rr.enhanced : attempt.enhanced;
+                std::string text = rr.code ? std::to_string(rr.code) + " " +
+                                                 (rr.enhanced.empty() ? "" : rr.enhanced + " ") + rr.text
+                                           : attempt.error;
+                if (enhanced.empty()) enhanced = std::to_string(code / 100) + ".0.0";
+                std::string relay = name;
+                if (!attempt.connected) relay = "none";
+                if (code >= 200 && code < 300) {
+                    log_result(i, relay, enhanced, "sent", text);
+                    done.push_back(i);
+                } else if (code >= 500 || (expired && code >= 400)) {
+                    log_result(i, relay, enhanced, "bounced", text);
+                    failures.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
+                                        (hops[name].lmtp ? "lmtp; " : "smtp; ") + text});
+                    done.push_back(i);
+                } else {
+                    log_result(i, relay, enhanced, "deferred", text);
+                    deferred = true;
+                }
+            }
+        }
+        if (!failures.empty() && !env.sender.empty()) {
+            queue::Envelope bounce;
+            bounce.id = store.new_id();
+            bounce.arrival = std::time(nullptr);
+            bounce.sender = "";
+            bounce.recipients.push_back({env.sender, env.sender, false, 0});
+            bounce.protocol = "local";
+            std::string content = make_bounce(settings.helo_name, id, env.sender, failures,
+                                              loaded->content, arrival, false);
+            auto write = [this, &bounce, &content] { return store.commit(bounce, content); };
+            int err = co_await on_blocking(std::move(write));
+            if (err) {
+                // Without its bounce, the failure must not be forgotten: retry later.
+                maillog::line("qmgr", id + ": warning: cannot queue the bounce: " + std::strerror(err));
+                deferred = true;
+                done.erase(std::remove_if(done.begin(), done.end(),
+                                          [&](std::size_t i) {
+                                              return std::any_of(failures.begin(), failures.end(),
+                                                                 [&](const Failure& f) {
+                                                                     return f.recipient == env.recipients[i].address;
+                                                                 });
+                                          }),
+                           done.end());
+            } else {
+                maillog::line("bounce", id + ": sender non-delivery notification: " + bounce.id);
+                schedule(bounce.id);
+            }
+        }
+        if (!done.empty()) {
+            auto mark = [this, id, &env, &done] { return store.mark_done(id, env, done); };
+            int err = co_await on_blocking(std::move(mark));
+            if (err) maillog::line("qmgr", id + ": warning: cannot update the queue file: " + std::strerror(err));
+        }
+        std::size_t remaining = 0;
+        for (std::size_t i = 0; i < env.recipients.size(); ++i)
+            if (!env.recipients[i].done && std::find(done.begin(), done.end(), i) == done.end()) ++remaining;
+        if (remaining == 0) maillog::line("qmgr", id + ": removed");
+        finish(id, remaining > 0 && deferred);
+    }
+
+    void finish(const std::string& id, bool retry) {
+        --running;
+        if (retry && !stopping) {
+            defer(id);
+        } else {
+            known.erase(id);
+            backoff.erase(id);
+            if (metrics) metrics->gauge("queue_messages", "Messages in the queue (active and deferred)").set(
+                             static_cast<std::int64_t>(known.size()));
+        }
+        pump();
+    }
+};
+
+QueueManager::QueueManager(asio::any_io_executor io, asio::any_io_executor blocking,
+                           queue::QueueStore& store)
+    : impl_(std::make_shared<Impl>(io, blocking, store)) {}
+
+QueueManager::~QueueManager() { stop(); }
+
+void QueueManager::configure(Settings settings) { impl_->settings = std::move(settings); }
+
+void QueueManager::set_metrics(proto::metrics::Registry* metrics) { impl_->metrics = metrics; }
+
+void QueueManager::start() {
+    auto removed = impl_->store.remove_incomplete();
+    if (removed) maillog::line("qmgr", "removed " + std::to_string(removed) + " incomplete queue file(s)");
+    for (const auto& id : impl_->store.list(queue::Place::active)) impl_->schedule(id);
+}
+
+void QueueManager::enqueue(const std::string& id) { impl_->schedule(id); }
+
+void QueueManager::flush() {
+    auto waiting = impl_->waiting;
+    for (auto& [id, timer] : waiting) timer->cancel();
+    impl_->waiting.clear();
+    for (auto& [id, timer] : waiting) {
+        impl_->known.erase(id);
+        impl_->schedule(id);
+    }
+    for (const auto& id : impl_->store.list(queue::Place::active)) impl_->schedule(id);
+}
+
+void QueueManager::stop() {
+    impl_->stopping = true;
+    for (auto& [id, timer] : impl_->waiting) timer->cancel();
+    impl_->waiting.clear();
+}
+
+std::size_t QueueManager::in_flight() const { return impl_->running; }
+
+}  // namespace mta::qmgr

@@ -1,0 +1,81 @@
+// The queue manager: takes messages from active/, finds each recipient's
+// nexthop, delivers with a bounded concurrency, marks recipients done,
+// retries with backoff (minimal_backoff_time .. maximal_backoff_time), and
+// bounces (an RFC 3464 report to the sender, never to the null sender) on a
+// 5xx or after maximal_queue_lifetime.
+//
+// Runs on the I/O thread; the file-system work runs on the blocking pool.
+// State is in the queue files, so a restart resumes where it stopped: every
+// message in active/ is tried again at start.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "delivery/smtp_client.h"
+
+namespace mta::queue {
+class QueueStore;
+}
+namespace proto::metrics {
+class Registry;
+}
+
+namespace mta::qmgr {
+
+// Where one recipient goes.
+struct Route {
+    enum class Kind { deliver, defer, bounce } kind = Kind::deliver;
+    delivery::Nexthop nexthop;  // deliver
+    std::string address;        // the address given to the nexthop
+    std::string reason;         // defer/bounce: why ("mail for x loops back to myself")
+};
+
+struct Settings {
+    std::function<Route(const std::string& recipient)> route;
+    std::string helo_name;  // myhostname
+    std::string myorigin;
+    std::chrono::seconds minimal_backoff{300};
+    std::chrono::seconds maximal_backoff{4000};
+    std::chrono::seconds maximal_queue_lifetime{5 * 86400};
+    std::chrono::seconds bounce_queue_lifetime{5 * 86400};
+    std::size_t concurrency = 20;  // default_destination_concurrency_limit
+    delivery::Timeouts timeouts;
+};
+
+class QueueManager {
+public:
+    QueueManager(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
+                 queue::QueueStore& store);
+    ~QueueManager();
+
+    void configure(Settings settings);  // at start and on reload
+    void set_metrics(proto::metrics::Registry* metrics);
+    // Recover after a crash or restart: drop incomplete files, schedule the rest.
+    void start();
+    void enqueue(const std::string& id);  // a new message in active/
+    void flush();                          // retry every deferred message now
+    void stop();
+    std::size_t in_flight() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+// An RFC 3464 delivery status notification for the failed recipients, as
+// the content of a new message from the null sender. Exposed for tests.
+struct Failure {
+    std::string recipient;
+    std::string original;
+    std::string status;  // "5.1.1"
+    std::string diagnostic;  // "smtp; 550 5.1.1 User unknown"
+};
+std::string make_bounce(const std::string& myhostname, const std::string& queue_id,
+                        const std::string& sender, const std::vector<Failure>& failures,
+                        std::string_view original_message, std::int64_t arrival, bool delayed);
+
+}  // namespace mta::qmgr

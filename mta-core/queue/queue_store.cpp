@@ -1,0 +1,211 @@
+// The queue directory; see queue_store.h.
+#include "queue/queue_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+
+#include "fs/dir_sync.h"
+
+namespace mta::queue {
+
+namespace {
+
+std::atomic<unsigned> g_sequence{0};
+
+int write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+bool read_file(const std::string& path, std::string& out, int& err) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        err = errno;
+        return false;
+    }
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+    char buf[65536];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            err = errno;
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return true;
+}
+
+}  // namespace
+
+std::string_view place_name(Place place) {
+    switch (place) {
+        case Place::incoming: return "incoming";
+        case Place::active: return "active";
+        case Place::hold: return "hold";
+        case Place::corrupt: return "corrupt";
+    }
+    return "active";
+}
+
+bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > 32) return false;
+    return std::all_of(id.begin(), id.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); });
+}
+
+QueueStore::QueueStore(std::string directory) : directory_(std::move(directory)) {}
+
+std::string QueueStore::path(Place place, std::string_view id) const {
+    std::string p = directory_;
+    p += '/';
+    p += place_name(place);
+    p += '/';
+    p += id;
+    return p;
+}
+
+void QueueStore::prepare() const {
+    for (Place p : {Place::incoming, Place::active, Place::hold, Place::corrupt}) {
+        std::string dir = directory_ + "/" + std::string(place_name(p));
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+            throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
+    }
+}
+
+std::string QueueStore::new_id() const {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%09llX%03X",
+                  static_cast<unsigned long long>(us) & 0xFFFFFFFFFull,
+                  g_sequence.fetch_add(1) & 0xFFFu);
+    return buf;
+}
+
+int QueueStore::commit(const Envelope& envelope, std::string_view content) const {
+    const std::string tmp = path(Place::incoming, envelope.id);
+    const std::string final_path = path(Place::active, envelope.id);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return errno;
+    int err = write_all(fd, serialize(envelope));
+    if (!err) err = write_all(fd, content);
+    if (!err && ::fsync(fd) != 0) err = errno;
+    if (::close(fd) != 0 && !err) err = errno;
+    if (!err && ::rename(tmp.c_str(), final_path.c_str()) != 0) err = errno;
+    if (err) {
+        ::unlink(tmp.c_str());
+        return err;
+    }
+    int derr = 0;
+    if (!proto::fs::fsync_dir_shared(directory_ + "/active", derr)) {
+        // The file may or may not survive a crash; the client will not get
+        // a 250, so it must not be delivered either.
+        ::unlink(final_path.c_str());
+        return derr;
+    }
+    return 0;
+}
+
+std::optional<Loaded> QueueStore::load(Place place, const std::string& id,
+                                       std::string* error) const {
+    if (!valid_id(id)) {
+        if (error) *error = "bad queue id";
+        return std::nullopt;
+    }
+    std::string data;
+    int err = 0;
+    if (!read_file(path(place, id), data, err)) {
+        if (error) *error = std::string(std::strerror(err));
+        return std::nullopt;
+    }
+    auto parsed = parse(data, error);
+    if (!parsed) return std::nullopt;
+    if (parsed->envelope.id != id) {
+        if (error) *error = "queue id does not match the file name";
+        return std::nullopt;
+    }
+    Loaded l{std::move(parsed->envelope), data.substr(parsed->content_offset)};
+    return l;
+}
+
+int QueueStore::mark_done(const std::string& id, const Envelope& envelope,
+                          const std::vector<std::size_t>& indexes) const {
+    std::size_t remaining = 0;
+    for (std::size_t i = 0; i < envelope.recipients.size(); ++i)
+        if (!envelope.recipients[i].done &&
+            std::find(indexes.begin(), indexes.end(), i) == indexes.end())
+            ++remaining;
+    const std::string p = path(Place::active, id);
+    if (remaining == 0) return ::unlink(p.c_str()) == 0 || errno == ENOENT ? 0 : errno;
+    int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return errno;
+    int err = 0;
+    for (std::size_t i : indexes) {
+        if (i >= envelope.recipients.size() || envelope.recipients[i].done_offset == 0) continue;
+        if (::pwrite(fd, "1", 1, static_cast<off_t>(envelope.recipients[i].done_offset)) != 1) {
+            err = errno;
+            break;
+        }
+    }
+    if (!err && ::fdatasync(fd) != 0) err = errno;
+    ::close(fd);
+    return err;
+}
+
+int QueueStore::move(const std::string& id, Place from, Place to) const {
+    if (!valid_id(id)) return EINVAL;
+    if (::rename(path(from, id).c_str(), path(to, id).c_str()) != 0) return errno;
+    int err = 0;
+    proto::fs::fsync_dir_shared(directory_ + "/" + std::string(place_name(to)), err);
+    return err;
+}
+
+int QueueStore::remove(Place place, const std::string& id) const {
+    if (!valid_id(id)) return EINVAL;
+    return ::unlink(path(place, id).c_str()) == 0 ? 0 : errno;
+}
+
+std::vector<std::string> QueueStore::list(Place place) const {
+    std::vector<std::string> ids;
+    std::string dir = directory_ + "/" + std::string(place_name(place));
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return ids;
+    while (struct dirent* e = ::readdir(d))
+        if (valid_id(e->d_name)) ids.emplace_back(e->d_name);
+    ::closedir(d);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+std::size_t QueueStore::remove_incomplete() const {
+    std::size_t n = 0;
+    for (const auto& id : list(Place::incoming))
+        if (::unlink(path(Place::incoming, id).c_str()) == 0) ++n;
+    return n;
+}
+
+}  // namespace mta::queue

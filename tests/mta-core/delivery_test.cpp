@@ -1,0 +1,151 @@
+// mta-core's queue manager end to end: relaying to a relayhost (what leaves
+// is what was stored: CRLF lines, dot-stuffed), bounces (RFC 3464) to a
+// local sender when the next hop refuses with 5xx (smtp-sink from Postfix),
+// and virtual alias expansion.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "../delivery/helpers.h"
+#include "mta_instance.h"
+
+using namespace testsupport;
+using dtest::LineClient;
+using mtatest::MtaInstance;
+
+namespace {
+
+std::string cmd(LineClient& c, const std::string& line) {
+    c.send(line + "\r\n");
+    return c.reply();
+}
+
+// A minimal SMTP server (Python) that stores the raw bytes of one DATA
+// exchange, dot-stuffing and all, in a file, then exits.
+Process capture_server(const TempDir& dir, int port) {
+    dir.write("capture.py",
+              "import socket, sys\n"
+              "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+              "srv.bind(('127.0.0.1', int(sys.argv[1]))); srv.listen(1)\n"
+              "done = False\n"
+              "while not done:\n"
+              "  c, _ = srv.accept(); f = c.makefile('rb')\n"
+              "  c.sendall(b'220 capture ESMTP\\r\\n')\n"
+              "  while True:\n"
+              "    line = f.readline()\n"
+              "    if not line: break\n"
+              "    verb = line[:4].upper()\n"
+              "    if verb == b'EHLO': c.sendall(b'250-capture\\r\\n250 8BITMIME\\r\\n')\n"
+              "    elif verb == b'DATA':\n"
+              "        c.sendall(b'354 go\\r\\n'); raw = b''\n"
+              "        while not raw.endswith(b'\\r\\n.\\r\\n'): raw += f.readline()\n"
+              "        open(sys.argv[2], 'wb').write(raw); c.sendall(b'250 2.0.0 captured\\r\\n'); done = True\n"
+              "    elif verb == b'QUIT': c.sendall(b'221 bye\\r\\n'); break\n"
+              "    else: c.sendall(b'250 2.0.0 ok\\r\\n')\n");
+    Process p({"/usr/bin/python3", dir.file("capture.py"), std::to_string(port), dir.file("captured")},
+              dir.file("capture.log"));
+    wait_for_tcp("127.0.0.1", port);
+    return p;
+}
+
+bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    struct stat st;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, bounded
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST(MtaDelivery, RelayhostReceivesExactlyWhatWasStored) {
+    TempDir cap;
+    int port = free_port();
+    Process server = capture_server(cap, port);
+    mtatest::Options o;
+    o.main_cf = "relayhost = [127.0.0.1]:" + std::to_string(port) + "\n";
+    MtaInstance mta(o);
+    // From 127.0.0.2, in mynetworks: relaying is allowed.
+    LineClient c("127.0.0.2", 0, "127.0.0.1", mta.port());
+    c.reply();
+    cmd(c, "EHLO trusted.example");
+    ASSERT_EQ(cmd(c, "MAIL FROM:<alice@example.org>"), "250 2.1.0 Ok");
+    ASSERT_EQ(cmd(c, "RCPT TO:<friend@remote.example>"), "250 2.1.5 Ok");
+    ASSERT_EQ(cmd(c, "DATA").substr(0, 4), "354 ");
+    // A dot-stuffed line, a bare LF, a bare CR and a fake end of data.
+    c.send("Subject: bytes\r\n\r\n..leading dot\r\nbare\nlf\r\nbare\rcr\r\n\n.\n\r\n.\r\n");
+    EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+    ASSERT_TRUE(wait_for_file(cap.file("captured"))) << mta.maillog();
+    std::string raw = read_file(cap.file("captured"));
+    EXPECT_NE(raw.find("\r\n..leading dot\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nbare\r\nlf\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nbare cr\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\n..\r\n"), std::string::npos) << "the lone dot must go out stuffed: " << raw;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '\r') {
+            ASSERT_TRUE(i + 1 < raw.size() && raw[i + 1] == '\n') << "bare CR at " << i;
+        }
+        if (raw[i] == '\n') {
+            ASSERT_TRUE(i > 0 && raw[i - 1] == '\r') << "bare LF at " << i;
+        }
+    }
+    EXPECT_TRUE(mta.maillog_has("to=<friend@remote.example>, relay=127.0.0.1[127.0.0.1]:" + std::to_string(port)));
+    EXPECT_TRUE(mta.maillog_has("status=sent (250 2.0.0 captured)"));
+}
+
+TEST(MtaDelivery, AHardRefusalBouncesToTheSenderWithADeliveryStatusReport) {
+    int port = free_port();
+    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
+    wait_for_tcp("127.0.0.1", port);
+    mtatest::Options o;
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "alice@example.org", "--to", "nobody@remote.test", "--header",
+                  "Subject: will bounce"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string dsn = read_file(files[0]);
+    EXPECT_NE(dsn.find("Content-Type: multipart/report; report-type=delivery-status;"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Content-Type: message/delivery-status"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Final-Recipient: rfc822; nobody@remote.test"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Action: failed"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Status: 5."), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Subject: will bounce"), std::string::npos) << "the original headers: " << dsn;
+    EXPECT_TRUE(mta.maillog_has("status=bounced"));
+    EXPECT_TRUE(mta.maillog_has("sender non-delivery notification"));
+}
+
+TEST(MtaDelivery, NoBounceToTheNullSender) {
+    int port = free_port();
+    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
+    wait_for_tcp("127.0.0.1", port);
+    mtatest::Options o;
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "<>", "--to", "nobody@remote.test"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(mta.maillog_has("status=bounced"));
+    EXPECT_TRUE(mta.maillog_has(": removed"));
+    EXPECT_EQ(mta.maillog().find("non-delivery notification"), std::string::npos) << mta.maillog();
+}
+
+TEST(MtaDelivery, VirtualAliasesExpandToEveryTarget) {
+    mtatest::Options o;
+    MtaInstance probe(o);
+    probe.dir().write("valias", "sales@example.org alice@example.org, bob@example.org\n");
+    o.main_cf = "virtual_alias_maps = texthash:" + probe.dir().file("valias") + "\n"
+                "virtual_alias_domains =\n";
+    probe.rewrite_main_cf(o.main_cf);
+    probe.stop();
+    probe.start();
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(probe.port()), "--from",
+                  "x@remote.example", "--to", "sales@example.org"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(probe.wait_for_mail("alice", 1).size(), 1u);
+    EXPECT_EQ(probe.wait_for_mail("bob", 1).size(), 1u);
+    EXPECT_TRUE(probe.maillog_has("to=<alice@example.org>, orig_to=<sales@example.org>"));
+}

@@ -1,0 +1,133 @@
+#include "mta_instance.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace mtatest {
+
+using namespace testsupport;
+
+std::string mta_core_binary() { return MTA_CORE; }
+
+RunResult python(const std::string& script) { return run({"/usr/bin/python3", "-c", script}); }
+
+MtaInstance::MtaInstance(Options options) : options_(std::move(options)) {
+    // The queue and maillog belong to mail_owner after start: the dir must
+    // be traversable by it.
+    ::chmod(dir_.path().c_str(), 0755);
+    port_ = free_port();
+    if (options_.with_delivery) {
+        std::string boxes;
+        for (const auto& m : options_.mailboxes) boxes += m + " ok\n";
+        dir_.write("vmailbox", boxes);
+        ::mkdir(dir_.file("vmail").c_str(), 0755);
+        delivery_ = std::make_unique<DaemonProcess>(
+            dir_, DaemonProcess::Options{DELIVERY_MAILDIR, "delivery-maildir", "", {}, false},
+            nlohmann::json{{"mailbox_mode", "virtual"},
+                           {"virtual_base", dir_.file("vmail")},
+                           {"virtual_mailboxes", dir_.file("vmailbox")},
+                           {"recipient_delimiter", "+"}});
+    }
+    write_config();
+    start();
+}
+
+MtaInstance::~MtaInstance() {
+    process_.stop();
+    // What the program said, for whoever reads a failed test's output.
+    if (::testing::Test::HasFailure() || std::getenv("MTA_TEST_LOGS"))
+        std::fprintf(stderr, "--- mta-core log:\n%s--- maillog:\n%s--- delivery-maildir log:\n%s---\n",
+                     log().c_str(), maillog().c_str(), delivery_ ? delivery_->log().c_str() : "");
+}
+
+void MtaInstance::write_config() {
+    std::string main = "compatibility_level = 3.6\n"
+                       "myhostname = mx.test.example\n"
+                       "mydestination = \n"
+                       "inet_protocols = ipv4\n"
+                       "queue_directory = " + queue_dir() + "\n"
+                       "maillog_file = " + dir_.file("maillog") + "\n"
+                       "mynetworks = 127.0.0.2/32\n"
+                       "smtpd_client_event_limit_exceptions =\n"
+                       "smtpd_error_sleep_time = 0\n"
+                       "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
+                       "reject_unauth_destination\n"
+                       "alias_maps =\n"
+                       "virtual_mailbox_domains = example.org\n"
+                       "virtual_mailbox_maps = texthash:" + dir_.file("vmailbox") + "\n"
+                       "minimal_backoff_time = 1s\n"
+                       "maximal_backoff_time = 2s\n";
+    if (delivery_)
+        main += "virtual_transport = lmtp:inet:127.0.0.1:" + std::to_string(delivery_->port()) + "\n";
+    main += options_.main_cf;
+    dir_.write("main.cf", main);
+    dir_.write("master.cf", "127.0.0.1:" + std::to_string(port_) + " inet n - n - - smtpd\n" +
+                                options_.master_cf);
+}
+
+void MtaInstance::rewrite_main_cf(const std::string& extra) {
+    options_.main_cf = extra;
+    write_config();
+}
+
+void MtaInstance::start() {
+    std::vector<std::string> argv{MTA_CORE, "--config", main_cf_path()};
+    argv.insert(argv.end(), options_.args.begin(), options_.args.end());
+    process_ = Process(argv, dir_.file("mta-core.log"));
+    wait_for_tcp("127.0.0.1", port_);
+}
+
+int MtaInstance::stop() { return process_.stop(); }
+void MtaInstance::kill9() { process_.kill9(); }
+void MtaInstance::signal(int sig) { process_.signal(sig); }
+
+std::string MtaInstance::maillog() const { return read_file(dir_.file("maillog")); }
+std::string MtaInstance::log() const { return read_file(dir_.file("mta-core.log")); }
+
+bool MtaInstance::maillog_has(const std::string& text, std::chrono::milliseconds timeout) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        if (maillog().find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, bounded
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
+
+std::vector<std::string> MtaInstance::mail_files(const std::string& user) const {
+    std::vector<std::string> out;
+    std::string dir = dir_.file("vmail/example.org/" + user + "/new");
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (auto* e = ::readdir(d))
+            if (e->d_name[0] != '.') out.push_back(dir + "/" + e->d_name);
+        ::closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<std::string> MtaInstance::wait_for_mail(const std::string& user, std::size_t count,
+                                                    std::chrono::milliseconds timeout) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        auto files = mail_files(user);
+        if (files.size() >= count || std::chrono::steady_clock::now() >= deadline) return files;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a directory, bounded
+    }
+}
+
+RunResult MtaInstance::command(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{MTA_CORE, "--config", main_cf_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+}
+
+}  // namespace mtatest

@@ -1,0 +1,67 @@
+// A real mta-core for tests: main.cf and master.cf in a temp dir, its queue
+// and maillog there too, listening on a free loopback port, stopped by PID;
+// with a real delivery-maildir (virtual mailboxes in the same dir) as its
+// LMTP nexthop for example.org.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/daemon_process.h"
+#include "support/process.h"
+
+namespace mtatest {
+
+struct Options {
+    // Lines appended to main.cf (they win over the defaults written first).
+    std::string main_cf;
+    // Lines appended to master.cf; the smtpd listener is always there.
+    std::string master_cf;
+    bool with_delivery = true;
+    std::vector<std::string> args;  // more command-line flags (--metrics ADDR, ...)
+    std::vector<std::string> mailboxes{"alice@example.org", "bob@example.org", "postmaster@example.org"};
+};
+
+class MtaInstance {
+public:
+    explicit MtaInstance(Options options = {});
+    ~MtaInstance();
+
+    void start();
+    int stop();
+    void kill9();
+    void signal(int sig);
+    pid_t pid() const { return process_.pid(); }
+    int port() const { return port_; }
+    const testsupport::TempDir& dir() const { return dir_; }
+    std::string queue_dir() const { return dir_.file("queue"); }
+    std::string maillog() const;
+    std::string log() const;
+    // Poll the maillog for text (lines are written as events happen).
+    bool maillog_has(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+    // Files in a mailbox's new/ (example.org user), polled until count arrive.
+    std::vector<std::string> wait_for_mail(const std::string& user, std::size_t count,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(15)) const;
+    std::vector<std::string> mail_files(const std::string& user) const;
+    // The program with this configuration and args (--check-config, queue list...).
+    testsupport::RunResult command(const std::vector<std::string>& args) const;
+    std::string main_cf_path() const { return dir_.file("main.cf"); }
+    void rewrite_main_cf(const std::string& extra);
+
+private:
+    void write_config();
+    Options options_;
+    testsupport::TempDir dir_;
+    int port_ = 0;
+    std::unique_ptr<testsupport::DaemonProcess> delivery_;
+    testsupport::Process process_;
+};
+
+// The program's path.
+std::string mta_core_binary();
+
+// A python3 -c script's output (Debian's /usr/bin/python3).
+testsupport::RunResult python(const std::string& script);
+
+}  // namespace mtatest
