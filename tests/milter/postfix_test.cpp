@@ -128,11 +128,11 @@ TEST_F(PostfixMilterTest, GreylistingDefersANewTripletAndDeliversTheRetryWithThe
     std::string message = wait_for_message("greylisted-then-delivered");
     ASSERT_FALSE(message.empty()) << diagnostics();
     // Inserted at the top, above Postfix's own Received: header.
-    auto header = message.find("\nX-Greylist: delayed 0 seconds ");
+    auto header = message.find("\nX-Greylist: delayed ");  // 0 or 1 s, as the clock ticks
     auto received = message.find("\nReceived: from client.example.net");
     ASSERT_NE(header, std::string::npos) << message;
     EXPECT_LT(header, received) << message;
-    EXPECT_TRUE(contains(message, "by policyd-greylist at mx.test")) << message;
+    EXPECT_TRUE(contains(message, " seconds by policyd-greylist at mx.test; ")) << message;
     EXPECT_EQ(occurrences(message, "X-Rcpt-Args:"), 1u);
     EXPECT_TRUE(daemon_->log_has("protocol=milter"));
 }
