@@ -11,6 +11,7 @@ DeliveryProgram::DeliveryProgram() {
     // RFC 2033 forbids port 25 for LMTP; 24 is what Dovecot and Cyrus use.
     info_.default_listen = "inet:127.0.0.1:24";
     info_.uses_redis = false;
+    info_.serves_milter = false;
     info_.commands_help =
         "  deliver [--config FILE] [-f SENDER] [-a RECIPIENT]... [-d USER] [--] [RECIPIENT]...\n"
         "                      deliver one message from standard input (for Postfix's\n"

@@ -19,9 +19,13 @@ failed=0
 for t in "${targets[@]}"; do
   corpus=$root/fuzz/corpus/$t
   mkdir -p "$corpus"
+  # A target may ship seeds (fuzz/seeds/NAME/, kept in git); libFuzzer reads
+  # them and writes what it finds to the first directory only.
+  seeds=()
+  if [ -d "$root/fuzz/seeds/$t" ]; then seeds=("$root/fuzz/seeds/$t"); fi
   echo "== $t, ${seconds}s"
   if ! "$build/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
-      -artifact_prefix="$root/fuzz/artifacts/$t-" "$corpus" 2>"$build/$t.log"; then
+      -artifact_prefix="$root/fuzz/artifacts/$t-" "$corpus" "${seeds[@]}" 2>"$build/$t.log"; then
     echo "!! $t found a crash; see $build/$t.log and fuzz/artifacts/" >&2
     failed=1
   fi

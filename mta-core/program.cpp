@@ -125,6 +125,7 @@ MtaProgram::MtaProgram() {
     info_.default_listen = "";
     info_.uses_redis = false;
     info_.own_config = true;
+    info_.serves_milter = false;  // its milters are clients, from main.cf (smtpd_milters)
     info_.command_flags = {"--print-config", "--print-defaults"};
     info_.commands_help =
         "  --print-config      print the non-default main.cf settings (as postconf -n)\n"

@@ -17,6 +17,8 @@
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "net/stream_server.h"
+#include "milter/address.h"
+#include "milter/server.h"
 #include "policy/server.h"
 #include "proto/version.h"
 
@@ -58,7 +60,7 @@ private:
 struct Flags {
     std::optional<std::string> config_path;
     std::vector<std::string> listen;
-    std::optional<std::string> milter;
+    std::vector<std::string> milter;
     std::optional<std::string> redis;
     std::optional<std::string> metrics;
     std::optional<std::string> log_format;
@@ -78,7 +80,9 @@ void usage(const ProgramInfo& info, std::FILE* out) {
     text += "\n\n"
             "  --config FILE       JSON configuration (every key has a default)\n"
             "  --listen ADDR       inet:HOST:PORT, inet:[::1]:PORT or unix:/path (repeatable;\n"
-            "                      default " + info.default_listen + ")\n";
+            "                      default " + info.default_listen + ")\n"
+            "  --milter ADDR       milter listener: inet:PORT@HOST, inet6:PORT@[HOST] or\n"
+            "                      unix:/path (repeatable; the same decisions, same state)\n";
     if (info.uses_redis)
         text += "  --redis URL         redis://[:PASSWORD@]HOST:PORT[/DB] or unix:/path\n"
                 "                      (default redis://127.0.0.1:6379)\n";
@@ -118,7 +122,7 @@ std::string parse_flags(int argc, char** argv, const ProgramInfo& info, Flags& f
             f.listen.push_back(v);
         } else if (is("--milter")) {
             if (!value_of(i, "--milter", v)) return "--milter needs an address";
-            f.milter = v;
+            f.milter.push_back(v);
         } else if (is("--redis")) {
             if (!value_of(i, "--redis", v)) return "--redis needs a URL";
             f.redis = v;
@@ -149,6 +153,7 @@ std::string parse_flags(int argc, char** argv, const ProgramInfo& info, Flags& f
 // Settings every program shares; flags override the file.
 struct Common {
     std::vector<net::Endpoint> listen;
+    std::vector<net::Endpoint> milter;
     std::optional<net::Endpoint> metrics;
     redis::Url redis_url;
     std::chrono::milliseconds redis_timeout{150};
@@ -173,12 +178,13 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         c.listen.clear();
         for (const auto& l : flags.listen) c.listen.push_back(endpoint_or_fail(r, "--listen", l));
     }
-    // Refused here, not at start, so --check-config and start-up agree.
-    std::string milter = flags.milter.value_or(r.string("milter", ""));
-    if (!milter.empty()) {
-        const std::string why = "the milter front end is not available in this build";
-        if (flags.milter) throw config::ConfigError("--milter: " + why);
-        r.fail("milter", why);
+    // Milter sockets in libmilter's notation (milter/address.h).
+    auto milters = r.strings("milter", {});
+    if (!flags.milter.empty()) milters = flags.milter;
+    for (const auto& m : milters) {
+        auto parsed = milter::parse_address(m);
+        if (!parsed.endpoint) r.fail(flags.milter.empty() ? "milter" : "--milter", "\"" + m + "\": " + parsed.error);
+        c.milter.push_back(*parsed.endpoint);
     }
     std::string metrics = flags.metrics.value_or(r.string("metrics", ""));
     if (!metrics.empty()) c.metrics = endpoint_or_fail(r, "metrics", metrics);
@@ -285,6 +291,9 @@ int run(int argc, char** argv, Program& program) {
             }
         }
         l.decider = program.configure(reader, rt);
+        // --check-config and the running program agree: a milter needs a decider.
+        if (!l.common.milter.empty() && !info.serves_milter)
+            throw config::ConfigError("milter: " + info.name + " makes no policy decisions to serve");
         reader.finish();
         return l;
     };
@@ -302,16 +311,24 @@ int run(int argc, char** argv, Program& program) {
     }
     log::set_format(current.common.log_format);
     if (command_mode) return program.command(flags.positional, rt);
-
     std::shared_ptr<policy::Decider> decider = current.decider;
     program.commit();
     std::unique_ptr<Service> server = program.make_service(rt, current.common.server);
     if (!server)
         server = std::make_unique<PolicyService>(io, current.common.server, registry,
                                                  [&decider] { return decider; });
+    // The milter front end: the same decider, loop and state as the policy side.
+    std::unique_ptr<milter::Server> milter_server;
+    if (!current.common.milter.empty()) {
+        if (!decider) log::fatal("--milter: no decider to serve (a program with serves_milter and no decider)");
+        milter_server = std::make_unique<milter::Server>(
+            io, milter::ServerOptions::from(current.common.server), registry,
+            [&decider] { return decider; });
+    }
     std::unique_ptr<metrics::MetricsServer> metrics_server;
     try {
         for (const auto& where : current.common.listen) server->listen(where);
+        for (const auto& where : current.common.milter) milter_server->listen(where);
         if (current.common.metrics)
             metrics_server = std::make_unique<metrics::MetricsServer>(io, *current.common.metrics,
                                                                       registry);
@@ -323,7 +340,13 @@ int run(int argc, char** argv, Program& program) {
 
     std::string where;
     for (const auto& l : current.common.listen) where += (where.empty() ? "" : " ") + l.to_string();
-    log::event(log::Level::info, "ready", {{"listen", where}});
+    std::string milter_where;
+    for (const auto& m : current.common.milter)
+        milter_where += (milter_where.empty() ? "" : " ") + m.to_string();
+    if (milter_where.empty())
+        log::event(log::Level::info, "ready", {{"listen", where}});
+    else
+        log::event(log::Level::info, "ready", {{"listen", where}, {"milter", milter_where}});
 
     auto& reloads = registry.counter("config_reloads_total", "Successful configuration reloads");
     auto& reload_failures =
@@ -339,8 +362,12 @@ int run(int argc, char** argv, Program& program) {
                     Loaded next = load(false);
                     if (next.common.listen != current.common.listen)
                         log::warning("listen addresses change only on restart");
+                    if (next.common.milter != current.common.milter)
+                        log::warning("milter addresses change only on restart");
                     log::set_format(next.common.log_format);
                     server->update_options(next.common.server);
+                    if (milter_server)
+                        milter_server->update_options(milter::ServerOptions::from(next.common.server));
                     decider = next.decider;
                     program.commit();
                     current = std::move(next);
@@ -357,12 +384,17 @@ int run(int argc, char** argv, Program& program) {
             if (stopping) return;
             stopping = true;
             log::info("draining: no new connections, finishing requests in flight");
-            server->drain(current.common.drain_timeout, [&] {
+            // Both protocols drain at once; the process stops when both are done.
+            auto draining = std::make_shared<int>(milter_server ? 2 : 1);
+            auto drained = [&, draining] {
+                if (--*draining > 0) return;
                 if (metrics_server) metrics_server->stop();
                 if (redis_client) redis_client->stop();
                 signals.cancel();
                 io.stop();
-            });
+            };
+            server->drain(current.common.drain_timeout, drained);
+            if (milter_server) milter_server->drain(current.common.drain_timeout, drained);
         };
     signals.async_wait(on_signal);
     io.run();

@@ -41,6 +41,8 @@ struct ProgramInfo {
     // Program-specific flags without a value ("--print-config"), handed to
     // command() as its first argument.
     std::vector<std::string> command_flags;
+    // false for a program with its own Service and no decider: no --milter.
+    bool serves_milter = true;
 };
 
 // What configure() and commands get to work with.

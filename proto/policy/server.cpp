@@ -149,7 +149,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         std::string action = d.action.to_string();
         std::string ms = log::millis(took);
         log_batch += log::format_event(log::Level::info, "decision",
-                   {{"queue_id", r.get("queue_id")},
+                   {{"protocol", "policy"},
+                    {"queue_id", r.get("queue_id")},
                     {"state", r.get("protocol_state")},
                     {"client", r.get("client_address")},
                     {"client_name", r.get("client_name")},

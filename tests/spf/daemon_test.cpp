@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/dns_namespace.h"
 #include "support/policy_conn.h"
 #include "support/process.h"
 
@@ -38,50 +39,7 @@ bool contains(const std::string& s, const std::string& what) {
     return s.find(what) != std::string::npos;
 }
 
-// A network namespace with the test DNS server in it, for the whole process.
-class DnsNamespace {
-public:
-    DnsNamespace() : name_("spft" + std::to_string(::getpid())) {
-        run_ok({"ip", "netns", "add", name_});
-        created_ = true;
-        run_ok({"ip", "netns", "exec", name_, "ip", "link", "set", "lo", "up"});
-        std::filesystem::create_directories("/etc/netns/" + name_);
-        std::ofstream("/etc/netns/" + name_ + "/resolv.conf")
-            << "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
-        std::string zones = std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml";
-        dns_ = testsupport::Process(
-            {"ip", "netns", "exec", name_, "/usr/bin/python3", SUITE_DNS,
-             zones, "1", "--listen", "127.0.0.1:53"},
-            dir_.file("dns.log"), {"PYTHONUNBUFFERED=1"});
-        auto until = std::chrono::steady_clock::now() + 20s;
-        while (!contains(testsupport::read_file(dir_.file("dns.log")), "serving")) {
-            if (!dns_.running() || std::chrono::steady_clock::now() > until)
-                throw std::runtime_error("DNS server did not start: " +
-                                         testsupport::read_file(dir_.file("dns.log")));
-            std::this_thread::sleep_for(20ms);  // polling a condition, with a deadline
-        }
-    }
-    ~DnsNamespace() {
-        dns_.stop();
-        if (created_) testsupport::run({"ip", "netns", "del", name_});
-        std::error_code ec;
-        std::filesystem::remove_all("/etc/netns/" + name_, ec);
-        std::filesystem::remove("/etc/netns", ec);  // only when empty
-    }
-    const std::string& name() const { return name_; }
-
-private:
-    static void run_ok(const std::vector<std::string>& argv) {
-        auto r = testsupport::run(argv);
-        if (r.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + r.output);
-    }
-    std::string name_;
-    bool created_ = false;
-    testsupport::TempDir dir_;
-    testsupport::Process dns_;
-};
-
-DnsNamespace* g_ns = nullptr;
+testsupport::DnsNamespace* g_ns = nullptr;
 
 // The daemon runs in the namespace and listens on a unix socket in dir.
 class Daemon {
@@ -116,7 +74,7 @@ class SpfDaemon : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         ASSERT_EQ(::geteuid(), 0u) << "these tests need root for a network namespace";
-        g_ns = new DnsNamespace();
+        g_ns = new testsupport::DnsNamespace(std::string(MAILPOLICY_SOURCE_DIR) + "/tests/spf/zones.yml", SUITE_DNS);
     }
     static void TearDownTestSuite() {
         delete g_ns;

@@ -36,6 +36,9 @@ public:
     void rewrite_config(nlohmann::json config) const;
     int stop();
     void signal(int sig);
+    pid_t pid() const { return process_.pid(); }
+    // Wait for the daemon to exit by itself; the exit status (wait(2) form).
+    int wait(std::chrono::milliseconds timeout) { return process_.wait(timeout); }
     int port() const { return port_; }
     std::string socket_path() const { return dir_.file(options_.name + ".sock"); }
     std::string log_path() const { return dir_.file(options_.name + ".log"); }
