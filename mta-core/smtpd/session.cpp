@@ -562,6 +562,8 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     std::size_t bare_lf_reported = 0;
     while (!done) {
         if (!in_.empty()) {
+            // The deadline moves once per line of data (see next_command()).
+            if (in_.find('\n') != std::string::npos) move_deadline();
             auto r = data.feed(in_);
             in_.erase(0, r.consumed);
             done = r.done;
@@ -576,7 +578,6 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
             bare_lf_reported = data.bare_lf_lines();
             if (done) break;
         }
-        move_deadline();
         if (!co_await fill()) {
             quit_ = true;
             maillog::line("smtpd", "lost connection after DATA (" + std::to_string(data.size()) +
@@ -823,7 +824,7 @@ asio::awaitable<std::optional<std::string>> Session::read_response_line() {
             co_return line;
         }
         if (in_.size() > cfg_->sasl_response_limit + 2) co_return std::nullopt;
-        move_deadline();
+        if (in_.empty()) move_deadline();
         bool got = co_await fill();
         if (!got) co_return std::nullopt;
     }
@@ -958,7 +959,9 @@ asio::awaitable<bool> Session::next_command() {
     if (r.status == proto::smtp::CommandReader::Status::need_more) {
         bool flushed = co_await flush();
         if (!flushed) co_return false;
-        move_deadline();
+        // smtpd_per_record_deadline: the time runs per command line, not per
+        // read, so a client dripping bytes cannot hold the session.
+        if (reader_.pending() == 0) move_deadline();
         bool got = co_await fill();
         if (!got) {
             maillog::line("smtpd", "lost connection after " + facts_.protocol_state + " from " +

@@ -41,11 +41,12 @@ def render(man_dir):
             bad += 1
         else:
             print('ok   %s' % page)
-    for program in ('policyd-greylist', 'policyd-ratelimit', 'policyd-spf', 'delivery-maildir'):
-        for page in (program + '.8', program + '.json.5'):
-            if page not in pages:
-                print('FAIL: no page %s' % page)
-                bad += 1
+    expected = [p + s for p in ('policyd-greylist', 'policyd-ratelimit', 'policyd-spf', 'delivery-maildir')
+                for s in ('.8', '.json.5')] + ['mta-core.8']
+    for page in expected:
+        if page not in pages:
+            print('FAIL: no page %s' % page)
+            bad += 1
     return 1 if bad else 0
 
 

@@ -348,3 +348,40 @@ TEST(MtaSmtpd, Utf8AddressesNeedSmtputf8) {
     EXPECT_EQ(cmd(*c, "RCPT TO:<\xc3\xa9@example.org>"), "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
     EXPECT_EQ(cmd(*c, "RCPT TO:<bad\xc3@example.org>").substr(0, 10), "501 5.1.3 ") << "ill-formed UTF-8";
 }
+
+// smtpd_timeout runs per command line, not per read: a client that drips one
+// byte at a time is cut off, while 100 others are served meanwhile.
+TEST(MtaSmtpd, ADrippingClientCannotHoldASessionWhileOthersAreServed) {
+    mtatest::Options o;
+    o.main_cf = "smtpd_timeout = 2s\n";
+    MtaInstance mta(o);
+    LineClient drip("127.0.0.1", mta.port());
+    drip.reply();
+    auto started = std::chrono::steady_clock::now();
+    std::string line = "NOOP " + std::string(200, 'x');
+    bool cut = false;
+    std::size_t served = 0;
+    for (std::size_t i = 0; i < line.size() && !cut; ++i) {
+        try {
+            drip.send(std::string(1, line[i]));
+        } catch (const std::exception&) {
+            cut = true;
+            break;
+        }
+        // Meanwhile other clients are served at once.
+        if (served < 100) {
+            auto t0 = std::chrono::steady_clock::now();
+            LineClient other("127.0.0.1", mta.port());
+            EXPECT_EQ(other.reply().substr(0, 4), "220 ");
+            EXPECT_EQ(cmd(other, "NOOP"), "250 2.0.0 Ok");
+            EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+            ++served;
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the drip's pace, not a synchronisation
+        }
+        if (drip.closed(std::chrono::milliseconds(1))) cut = true;
+    }
+    EXPECT_TRUE(cut) << "the dripping client was never cut off";
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
+    EXPECT_EQ(served, 100u);
+}
