@@ -3,6 +3,9 @@
 #include <ares.h>
 
 #include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -403,7 +406,41 @@ asio::awaitable<DnsAnswer> lookup_addresses(std::shared_ptr<AresResolver::Impl> 
 
 }  // namespace
 
+// /etc/hosts: address -> first name, name -> addresses (names folded to
+// lower case). Lines past 1 MiB are not read.
+struct AresResolver::Hosts {
+    std::map<std::string, std::string> name_of;
+    std::map<std::string, std::vector<std::string>> addresses_of;
+
+    static std::shared_ptr<const Hosts> load(const std::string& path) {
+        auto h = std::make_shared<Hosts>();
+        if (path.empty()) return h;
+        std::ifstream in(path);
+        std::string line;
+        std::size_t total = 0;
+        while (std::getline(in, line) && (total += line.size()) < (1u << 20)) {
+            if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+            std::istringstream words(line);
+            std::string address, name;
+            if (!(words >> address)) continue;
+            auto ip = proto::net::IpAddress::parse(address);
+            if (!ip) continue;
+            std::string canonical = ip->to_string();
+            bool first = true;
+            while (words >> name) {
+                for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                if (!valid_query_name(name)) continue;
+                if (first && !h->name_of.count(canonical)) h->name_of[canonical] = name;
+                first = false;
+                h->addresses_of[name].push_back(canonical);
+            }
+        }
+        return h;
+    }
+};
+
 AresResolver::AresResolver(asio::any_io_executor ex, Options options) {
+    hosts_ = Hosts::load(options.hosts_file);
     if (options.timeout < std::chrono::milliseconds(1) || options.timeout > std::chrono::minutes(10))
         throw std::invalid_argument("dns: timeout must be between 1ms and 10min");
     if (options.tries < 1 || options.tries > 100) throw std::invalid_argument("dns: tries must be between 1 and 100");
@@ -418,6 +455,12 @@ AresResolver::Stats AresResolver::stats() const { return impl_->stats(); }
 asio::awaitable<DnsAnswer> AresResolver::addresses(std::string name) {
     if (!valid_query_name(name)) co_return DnsAnswer{DnsAnswer::not_found, {}};
     std::string q(strip_root_dot(name));
+    {
+        std::string key = q;
+        for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto it = hosts_->addresses_of.find(key); it != hosts_->addresses_of.end())
+            co_return DnsAnswer{DnsAnswer::found, it->second};
+    }
     auto op = lookup_addresses(impl_, std::move(q), true, true);
     DnsAnswer answer = co_await std::move(op);
     co_return answer;
@@ -467,6 +510,14 @@ asio::awaitable<ClientNames> AresResolver::client_names(std::string ip) {
     ClientNames names;
     auto addr = proto::net::IpAddress::parse(ip);
     if (!addr) co_return names;
+    // The hosts file first, as getnameinfo(3) reads it for Postfix.
+    if (auto it = hosts_->name_of.find(addr->to_string()); it != hosts_->name_of.end()) {
+        names.reverse_client_name = it->second;
+        const auto& back = hosts_->addresses_of.at(it->second);
+        if (std::find(back.begin(), back.end(), addr->to_string()) != back.end())
+            names.client_name = it->second;
+        co_return names;
+    }
     auto impl = impl_;
     auto ptr_op = ptr(ip);
     DnsAnswer reverse = co_await std::move(ptr_op);

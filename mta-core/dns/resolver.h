@@ -54,6 +54,9 @@ struct Options {
     std::chrono::milliseconds timeout{5000};  // per query attempt (Postfix's resolver defaults: RES_TIMEOUT 5s, 2 tries)
     int tries = 2;
     std::vector<std::string> servers;  // "127.0.0.1:5353" overrides resolv.conf (tests); empty: /etc/resolv.conf
+    // Consulted before DNS for names and addresses, as the C library's
+    // "hosts: files dns" does for Postfix ("" for none). Read once.
+    std::string hosts_file = "/etc/hosts";
 };
 
 struct ClientNames {
@@ -99,7 +102,9 @@ public:
     class Impl;
 
 private:
+    struct Hosts;
     std::shared_ptr<Impl> impl_;
+    std::shared_ptr<const Hosts> hosts_;
 };
 
 }  // namespace mta::dns

@@ -72,17 +72,23 @@ struct Flags {
 
 void usage(const ProgramInfo& info, std::FILE* out) {
     std::string text = info.name + ": " + info.summary + "\n\nusage: " + info.name +
-                       " [--config FILE] [--listen ADDR]..." +
+                       (info.own_config ? " [--config FILE]" : " [--config FILE] [--listen ADDR]...") +
+                       (info.serves_milter ? " [--milter ADDR]..." : "") +
                        (info.uses_redis ? " [--redis URL]" : "") +
                        "\n         [--metrics ADDR] [--log-format text|json] [--check-config]"
                        " [--version] [--help]";
     if (!info.commands_help.empty()) text += "\n       " + info.name + " [options] COMMAND ARGS...";
-    text += "\n\n"
-            "  --config FILE       JSON configuration (every key has a default)\n"
-            "  --listen ADDR       inet:HOST:PORT, inet:[::1]:PORT or unix:/path (repeatable;\n"
-            "                      default " + info.default_listen + ")\n"
-            "  --milter ADDR       milter listener: inet:PORT@HOST, inet6:PORT@[HOST] or\n"
-            "                      unix:/path (repeatable; the same decisions, same state)\n";
+    if (info.own_config) {
+        text += "\n\n  --config FILE       the configuration file (" + info.name + "(8))\n";
+    } else {
+        text += "\n\n"
+                "  --config FILE       JSON configuration (every key has a default)\n"
+                "  --listen ADDR       inet:HOST:PORT, inet:[::1]:PORT or unix:/path (repeatable;\n"
+                "                      default " + info.default_listen + ")\n";
+    }
+    if (info.serves_milter)
+        text += "  --milter ADDR       milter listener: inet:PORT@HOST, inet6:PORT@[HOST] or\n"
+                "                      unix:/path (repeatable; the same decisions, same state)\n";
     if (info.uses_redis)
         text += "  --redis URL         redis://[:PASSWORD@]HOST:PORT[/DB] or unix:/path\n"
                 "                      (default redis://127.0.0.1:6379)\n";

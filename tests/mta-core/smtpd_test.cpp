@@ -385,3 +385,12 @@ TEST(MtaSmtpd, ADrippingClientCannotHoldASessionWhileOthersAreServed) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
     EXPECT_EQ(served, 100u);
 }
+
+TEST(MtaSmtpd, HelpOffersWhatMtaCoreHas) {
+    auto h = run({mtatest::mta_core_binary(), "--help"});
+    EXPECT_EQ(h.exit_code, 0);
+    EXPECT_EQ(h.output.find("--milter"), std::string::npos) << h.output;
+    EXPECT_EQ(h.output.find("--listen"), std::string::npos) << h.output;
+    EXPECT_NE(h.output.find("--print-config"), std::string::npos) << h.output;
+    EXPECT_NE(h.output.find("queue list"), std::string::npos) << h.output;
+}
