@@ -30,12 +30,13 @@ MtaInstance::MtaInstance(Options options) : options_(std::move(options)) {
         for (const auto& m : options_.mailboxes) boxes += m + " ok\n";
         dir_.write("vmailbox", boxes);
         ::mkdir(dir_.file("vmail").c_str(), 0755);
+        nlohmann::json config{{"mailbox_mode", options_.delivery_mode}, {"recipient_delimiter", "+"}};
+        if (options_.delivery_mode == "virtual") {
+            config["virtual_base"] = dir_.file("vmail");
+            config["virtual_mailboxes"] = dir_.file("vmailbox");
+        }
         delivery_ = std::make_unique<DaemonProcess>(
-            dir_, DaemonProcess::Options{DELIVERY_MAILDIR, "delivery-maildir", "", {}, false},
-            nlohmann::json{{"mailbox_mode", "virtual"},
-                           {"virtual_base", dir_.file("vmail")},
-                           {"virtual_mailboxes", dir_.file("vmailbox")},
-                           {"recipient_delimiter", "+"}});
+            dir_, DaemonProcess::Options{DELIVERY_MAILDIR, "delivery-maildir", "", {}, false}, config);
     }
     write_config();
     start();
@@ -50,6 +51,15 @@ MtaInstance::~MtaInstance() {
 }
 
 void MtaInstance::write_config() {
+    if (!options_.default_main_cf) {
+        // The test's own main.cf; only the paths of this instance are added.
+        std::string main = options_.main_cf + "\nqueue_directory = " + queue_dir() + "\nmaillog_file = " +
+                           dir_.file("maillog") + "\n";
+        if (delivery_) main += "mailbox_transport = lmtp:inet:127.0.0.1:" + std::to_string(delivery_->port()) + "\n";
+        dir_.write("main.cf", main);
+        dir_.write("master.cf", options_.master_cf);
+        return;
+    }
     std::string main = "compatibility_level = 3.6\n"
                        "myhostname = mx.test.example\n"
                        "mydestination = \n"
@@ -82,10 +92,11 @@ void MtaInstance::rewrite_main_cf(const std::string& extra) {
 }
 
 void MtaInstance::start() {
-    std::vector<std::string> argv{MTA_CORE, "--config", main_cf_path()};
+    std::vector<std::string> argv = options_.wrapper;
+    argv.insert(argv.end(), {MTA_CORE, "--config", main_cf_path()});
     argv.insert(argv.end(), options_.args.begin(), options_.args.end());
     process_ = Process(argv, dir_.file("mta-core.log"));
-    wait_for_tcp("127.0.0.1", port_);
+    if (options_.default_main_cf) wait_for_tcp("127.0.0.1", port_);
 }
 
 int MtaInstance::stop() { return process_.stop(); }

@@ -20,6 +20,11 @@ struct Options {
     std::string master_cf;
     bool with_delivery = true;
     std::vector<std::string> args;  // more command-line flags (--metrics ADDR, ...)
+    std::vector<std::string> wrapper;  // run under this (e.g. unshare -m ... for a private resolv.conf)
+    // delivery-maildir's mode: "virtual" (example.org's mailboxes in the
+    // test dir) or "system" (system users' ~/Maildir).
+    std::string delivery_mode = "virtual";
+    bool default_main_cf = true;  // write the test defaults before main_cf
     std::vector<std::string> mailboxes{"alice@example.org", "bob@example.org", "postmaster@example.org"};
 };
 
