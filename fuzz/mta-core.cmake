@@ -25,3 +25,9 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 mp_add_fuzzer(fuzz_mta_tables SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_tables_fuzz.cpp
   ${mta_dir}/tables/tables.cpp ${mta_config_sources} LIBS PkgConfig::PCRE2)
 target_include_directories(fuzz_mta_tables PRIVATE ${mta_dir})
+
+# Queue files (read back after a crash): the envelope parser, and a parsed
+# envelope written again must parse to the same thing.
+mp_add_fuzzer(fuzz_mta_queue_file SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_queue_file_fuzz.cpp
+  ${mta_dir}/queue/queue_file.cpp)
+target_include_directories(fuzz_mta_queue_file PRIVATE ${mta_dir})
