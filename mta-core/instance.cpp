@@ -441,6 +441,7 @@ struct Builder {
         auto vmailbox = domain_matcher(s, "virtual_mailbox_domains");
         env.is_virtual_domain = [valias, vmailbox](std::string_view d) { return valias(d) || vmailbox(d); };
         env.recipient_delimiter = s.str("recipient_delimiter");
+        env.myorigin = s.str("myorigin");
         env.parent_domain_matches_subdomains =
             s.str("parent_domain_matches_subdomains").find("smtpd_access_maps") != std::string::npos;
         if (s.is_set("smtpd_sender_login_maps") || !s.str("smtpd_sender_login_maps").empty()) {

@@ -172,6 +172,7 @@ Verdict refuse(std::string reply, std::string reason) {
 bool authorized_destination(std::string_view recipient, const Environment& env) {
     std::string local = local_of(recipient);
     std::string domain = domain_of(recipient);
+    if (recipient.find('@') == std::string_view::npos) domain = lower(env.myorigin);
     std::string routed;
     if (auto at = local.rfind('@'); at != std::string::npos)
         routed = lower(local.substr(at + 1));

@@ -91,6 +91,7 @@ struct Environment {
     std::shared_ptr<const tables::Table> sender_login_maps;
     Resolver* resolver = nullptr;
     std::string recipient_delimiter;
+    std::string myorigin;  // the domain of a bare local part (append_at_myorigin)
     bool parent_domain_matches_subdomains = true;
     // Postfix's reply codes (postconf(5)).
     int reject_code = 554, defer_code = 450, relay_domains_reject_code = 554,

@@ -143,7 +143,7 @@ class Session {
 public:
     Session(std::shared_ptr<Socket> c, std::shared_ptr<const SmtpdConfig> cfg, SessionServices& s)
         : conn_(std::move(c)), cfg_(std::move(cfg)), svc_(s), stream_(*conn_),
-          reader_(proto::smtp::CommandLimits{cfg_->line_length_limit, 256 + 2, 16, cfg_->smtputf8}) {}
+          reader_(proto::smtp::CommandLimits{cfg_->line_length_limit, 256 + 2, 16, cfg_->smtputf8, true}) {}
 
     asio::awaitable<void> run();
 
@@ -640,9 +640,14 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     queue::Envelope env;
     env.id = tx_.queue_id;
     env.arrival = std::time(nullptr);
-    env.sender = tx_.sender;
+    // A bare local part gets @$myorigin (Postfix's append_at_myorigin).
+    auto qualified = [&](const std::string& a) {
+        return a.empty() || a.find('@') != std::string::npos || a[0] == '|' || a[0] == '/' ? a
+                                                                                            : a + "@" + cfg_->myorigin;
+    };
+    env.sender = qualified(tx_.sender);
     for (std::size_t i = 0; i < tx_.recipients.size(); ++i) {
-        std::string to = tx_.effects.redirect.empty() ? tx_.recipients[i] : tx_.effects.redirect;
+        std::string to = qualified(tx_.effects.redirect.empty() ? tx_.recipients[i] : tx_.effects.redirect);
         // Aliases are expanded once, here (as Postfix's cleanup does for
         // virtual aliases); the queue file holds the final addresses, with
         // the address the client gave as the original.
@@ -779,7 +784,7 @@ asio::awaitable<Reply> Session::proceed_starttls(const Command&) {
     // RFC 3207 4.2 / CVE-2011-0411: anything the client pipelined after
     // STARTTLS arrived in the clear and is discarded, never executed.
     in_.clear();
-    reader_ = proto::smtp::CommandReader(proto::smtp::CommandLimits{cfg_->line_length_limit, 258, 16, cfg_->smtputf8});
+    reader_ = proto::smtp::CommandReader(proto::smtp::CommandLimits{cfg_->line_length_limit, 258, 16, cfg_->smtputf8, true});
     std::string err = co_await stream_.handshake(*cfg_->tls);
     if (!err.empty()) {
         maillog::line("smtpd", "SSL_accept error from " + maillog::printable(facts_.namaddr()) + ": " + err);
@@ -980,7 +985,7 @@ asio::awaitable<bool> Session::next_command() {
     auto row = std::find_if(kTable.begin(), kTable.end(), [&](const Row& rw) { return rw.verb == cmd.verb; });
     if (row == kTable.end()) {
         // HELP and unknown verbs: Postfix has no HELP either.
-        Reply unknown{502, "5.5.2 Error: command not recognized"};
+        Reply unknown{500, "5.5.2 Error: command not recognized"};
         bool ok = co_await reply(unknown);
         co_return ok && ++junk_ <= cfg_->junk_command_limit;
     }

@@ -139,9 +139,19 @@ std::optional<Address> parse_mailbox(std::string_view text, std::string* error,
         }
         if (!closed) return fail("unterminated quoted local part");
         if (limits.utf8 && !valid_utf8(a.local)) return fail("bad UTF-8 in local part");
+        if (i >= text.size() && limits.allow_no_domain) {
+            if (a.local.size() > limits.max_local) return fail("local part too long");
+            return a;
+        }
         if (i >= text.size() || text[i] != '@') return fail("missing domain");
     } else {
         auto at = text.rfind('@');
+        if (at == std::string_view::npos && limits.allow_no_domain) {
+            if (!is_dot_string(text, limits.utf8)) return fail("bad local part");
+            if (text.size() > limits.max_local) return fail("local part too long");
+            a.local = std::string(text);
+            return a;
+        }
         if (at == std::string_view::npos) return fail("missing domain");
         auto local = text.substr(0, at);
         if (!is_dot_string(local, limits.utf8)) return fail("bad local part");
@@ -172,6 +182,7 @@ std::string Address::to_string() const {
         }
         out.push_back('"');
     }
+    if (domain.empty()) return out;  // a bare local part (AddressLimits::allow_no_domain)
     out.push_back('@');
     out += domain;
     return out;

@@ -31,6 +31,9 @@ struct AddressLimits {
     std::size_t max_local = 64;    // RFC 5321 4.5.3.1.1
     std::size_t max_domain = 255;  // RFC 5321 4.5.3.1.2
     bool utf8 = false;             // RFC 6531 3.3: UTF8-non-ascii allowed
+    // A local part alone ("user"), as Postfix accepts it and later appends
+    // @$myorigin; domain() is then empty. Off by default (RFC 5321 4.1.2).
+    bool allow_no_domain = false;
 };
 
 // Parse "local@domain" (no angle brackets). On failure returns nullopt and, if

@@ -95,8 +95,25 @@ bool parse_params(std::string_view text, std::vector<Param>& out, std::size_t ma
 
 // "<...>" possibly with a source route; returns the rest of the line after '>'.
 bool parse_path(std::string_view& text, Address& out, bool allow_null, std::size_t max_path,
-                bool utf8, std::string& why) {
+                bool utf8, bool lenient, std::string& why) {
     text = trim(text);
+    AddressLimits address_limits;
+    address_limits.utf8 = utf8;
+    address_limits.allow_no_domain = lenient;
+    if (lenient && !text.empty() && text.front() != '<') {
+        // "MAIL FROM:user@domain": the address runs to the first space.
+        auto end = text.find_first_of(" \t");
+        auto bare = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view{} : text.substr(end);
+        if (bare.size() > max_path) {
+            why = "path too long";
+            return false;
+        }
+        auto parsed = parse_mailbox(bare, &why, address_limits);
+        if (!parsed) return false;
+        out = std::move(*parsed);
+        return true;
+    }
     if (text.empty() || text.front() != '<') {
         why = "address must be in angle brackets";
         return false;
@@ -142,8 +159,6 @@ bool parse_path(std::string_view& text, Address& out, bool allow_null, std::size
         }
         inner = inner.substr(colon + 1);
     }
-    AddressLimits address_limits;
-    address_limits.utf8 = utf8;
     auto parsed = parse_mailbox(inner, &why, address_limits);
     if (!parsed) return false;
     out = std::move(*parsed);
@@ -174,8 +189,8 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
     Command cmd;
     for (const auto& v : kVerbs)
         if (iequals(word, v.name)) cmd.verb = v.verb;
-    // RFC 5321 4.2.4: 502 for a command not implemented (Postfix's words).
-    if (cmd.verb == Verb::unknown) return fail(502, "5.5.2", "Error: command not recognized");
+    // Postfix's reply, code and words, to a verb it does not know.
+    if (cmd.verb == Verb::unknown) return fail(500, "5.5.2", "Error: command not recognized");
 
     std::string why;
     switch (cmd.verb) {
@@ -188,7 +203,8 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
                             cmd.verb == Verb::mail ? "Syntax: MAIL FROM:<address>"
                                                    : "Syntax: RCPT TO:<address>");
             rest = rest.substr(prefix.size());
-            if (!parse_path(rest, cmd.path, cmd.verb == Verb::mail, limits.max_path, limits.utf8, why))
+            if (!parse_path(rest, cmd.path, cmd.verb == Verb::mail, limits.max_path, limits.utf8, limits.lenient,
+                            why))
                 return fail(501, cmd.verb == Verb::mail ? "5.1.7" : "5.1.3",
                             "Bad address syntax: " + why);
             if (!rest.empty() && rest.front() != ' ' && rest.front() != '\t')

@@ -52,6 +52,9 @@ struct CommandLimits {
     std::size_t max_path = 256;  // RFC 5321 4.5.3.1.3, including the brackets
     std::size_t max_params = 16;
     bool utf8 = false;  // RFC 6531: UTF-8 addresses (the server offers SMTPUTF8)
+    // Postfix's leniency (strict_rfc821_envelopes = no): a path without angle
+    // brackets, and an address without a domain.
+    bool lenient = false;
 };
 
 // A parse failure, with the reply a server should send (RFC 3463 codes).
