@@ -38,6 +38,7 @@
 // redacts the password.
 
 #include "redis/client.h"
+#include "redis/router.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -260,7 +261,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     ClientStats counters;
 
     std::optional<Result> refuse(milliseconds deadline) const;
-    void enqueue(FormattedCommand& request, PendingCall& call);
+    void enqueue(FormattedCommand& request, PendingCall& call, bool asking = false);
     void abandon(const PendingCall& call);
     void complete(PendingCall& call, Reply&& reply);
     void fail_all(Failure failure, const std::string& why);
@@ -276,7 +277,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<std::pair<Failure, std::string>> read_replies();
 
     static asio::awaitable<Result> call(std::shared_ptr<Impl> self, FormattedCommand request,
-                                        milliseconds deadline);
+                                        milliseconds deadline, bool asking = false);
+
+    metrics_sink::Sink* sink = nullptr;
+    // What made the last connection attempt fail, for counters.
+    enum class Cause { connect, auth, tls } cause = Cause::connect;
 };
 
 // One caller waiting for its reply. Lives in the caller's coroutine frame.
@@ -325,7 +330,13 @@ std::optional<Result> Client::Impl::refuse(milliseconds deadline) const {
     return std::nullopt;
 }
 
-void Client::Impl::enqueue(FormattedCommand& request, PendingCall& call) {
+void Client::Impl::enqueue(FormattedCommand& request, PendingCall& call, bool asking) {
+    if (asking) {
+        // "*1\r\n$6\r\nASKING\r\n" right before the command; its +OK is
+        // matched to an empty slot and dropped.
+        write_buffer.append("*1\r\n$6\r\nASKING\r\n");
+        pending.push_back(nullptr);
+    }
     write_buffer.append(request.data, static_cast<std::size_t>(request.length));
     call.seq = front_seq + pending.size();
     pending.push_back(&call);
@@ -413,7 +424,7 @@ void Client::Impl::flush() {
 }
 
 asio::awaitable<Result> Client::Impl::call(std::shared_ptr<Impl> self, FormattedCommand request,
-                                           milliseconds deadline) {
+                                           milliseconds deadline, bool asking) {
     // Clamped so time point arithmetic cannot overflow on "forever" deadlines.
     deadline = std::min(deadline, max_deadline);
     ++self->counters.calls;
@@ -427,7 +438,7 @@ asio::awaitable<Result> Client::Impl::call(std::shared_ptr<Impl> self, Formatted
     }
     PendingCall call(*self);
     call.wake.expires_after(deadline);
-    self->enqueue(request, call);
+    self->enqueue(request, call, asking);
     co_await call.wake.async_wait(use_tuple);
     if (!call.done) {
         // Deadline (or cancellation by the caller): the slot stays queued so
@@ -451,6 +462,10 @@ asio::awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
         std::string error = co_await connect_once();
         if (state == State::stopped) break;
         if (!error.empty()) {
+            if (cause == Cause::auth) ++counters.auth_failures;
+            if (cause == Cause::tls) ++counters.tls_failures;
+            if (sink)
+                sink->connect_error(cause == Cause::auth ? "auth" : cause == Cause::tls ? "tls" : "connect");
             fail_all(Failure::disconnected, error);
             co_await back_off(backoff);
             backoff = std::min(backoff * 2, options.backoff_max);
@@ -497,6 +512,7 @@ asio::awaitable<void> Client::Impl::back_off(milliseconds delay) {
 asio::awaitable<std::string> Client::Impl::connect_once() {
     const std::uint64_t gen = ++generation;
     attempt_timed_out = false;
+    cause = Cause::connect;
     reader = make_reader();
     // One watchdog bounds the whole attempt, handshake included, by closing
     // the socket: every pending operation then completes with an error.
@@ -589,7 +605,10 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         }
         std::unique_ptr<Reply> reply(static_cast<Reply*>(object));
         // Redis' error texts do not echo the password.
-        if (reply->is_error()) co_return handshake[answered][0] + " failed: " + reply->str;
+        if (reply->is_error()) {
+            if (handshake[answered][0] == "AUTH") cause = Cause::auth;
+            co_return handshake[answered][0] + " failed: " + reply->str;
+        }
         ++answered;
     }
     co_return std::string();
@@ -662,26 +681,52 @@ Script::Script(std::string source_in) : source(std::move(source_in)) {
 }
 
 Client::Client(asio::any_io_executor ex, Url url, ClientOptions options)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options)) {}
+    : impl_(std::make_shared<Impl>(ex, url, options)) {
+    if (url.topology != Url::Topology::single) router_ = make_router(ex, std::move(url), options);
+}
 
-Client::~Client() { impl_->stop(); }
+Client::~Client() {
+    impl_->stop();
+    if (router_) router_stop(*router_);
+}
 
 void Client::start() {
+    if (router_) {
+        router_start(*router_);
+        return;
+    }
     if (impl_->state != Impl::State::idle) return;
     impl_->state = Impl::State::connecting;
     asio::co_spawn(impl_->executor, impl_->run(impl_), asio::detached);
 }
 
-void Client::stop() { impl_->stop(); }
+void Client::stop() {
+    impl_->stop();
+    if (router_) router_stop(*router_);
+}
+
+void Client::set_metrics(metrics_sink::Sink* sink) {
+    impl_->sink = sink;
+    if (router_) router_set_metrics(*router_, sink);
+}
+
+asio::awaitable<Result> Client::command_asking(std::vector<std::string> args, milliseconds deadline) {
+    return Impl::call(impl_, format_command(args), deadline, true);
+}
 
 // Formats now (the arguments are not needed after this) and returns the
 // waiting coroutine, so a command costs one coroutine frame.
 asio::awaitable<Result> Client::command(std::vector<std::string> args, milliseconds deadline) {
+    if (router_) return router_command(router_, std::move(args), deadline);
     return Impl::call(impl_, format_command(args), deadline);
 }
 
 asio::awaitable<Result> Client::eval(const Script& script, std::vector<std::string> keys,
                                      std::vector<std::string> args, milliseconds deadline) {
+    if (router_) {
+        std::shared_ptr<Router> router = router_;
+        co_return co_await router_eval(router, script, std::move(keys), std::move(args), deadline);
+    }
     const auto started = steady_clock::now();
     std::shared_ptr<Impl> impl = impl_;
     std::vector<std::string> argv;
@@ -705,9 +750,13 @@ asio::awaitable<Result> Client::eval(const Script& script, std::vector<std::stri
     co_return co_await Impl::call(impl, format_command(argv), left);
 }
 
-bool Client::connected() const { return impl_->state == Impl::State::connected; }
+bool Client::connected() const {
+    if (router_) return router_connected(*router_);
+    return impl_->state == Impl::State::connected;
+}
 
 ClientStats Client::stats() const {
+    if (router_) return router_stats(*router_);
     ClientStats stats = impl_->counters;
     stats.connected = connected();
     return stats;
