@@ -55,7 +55,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr milliseconds min_refresh_interval{100};
-constexpr milliseconds periodic_refresh{2000};
+constexpr milliseconds periodic_refresh{1000};
 constexpr milliseconds refresh_call_timeout{500};
 constexpr milliseconds retry_backoff_min{10};
 constexpr milliseconds retry_backoff_max{200};
