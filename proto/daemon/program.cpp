@@ -221,9 +221,6 @@ void read_redis_security(config::Reader& r, redis::Url& url) {
             r.fail(key, "cannot read \"" + *file + "\": " + std::strerror(errno));
     }
     if (url.unix_socket && url.tls.enabled) r.fail("redis_tls", "TLS over a unix socket");
-    if (url.tls.enabled)
-        r.fail(url.topology == redis::Url::Topology::single ? "redis" : "redis_tls",
-               "TLS to Redis is not available in this build");
 }
 
 // What the Redis client reports, as Prometheus series. Node labels are

@@ -51,6 +51,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -224,7 +225,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
           resolver(executor),
           backoff_timer(executor),
           connect_timer(executor),
-          read_buffer(read_chunk) {}
+          read_buffer(read_chunk) {
+        if (url.tls.enabled) setup_tls();
+    }
 
     asio::any_io_executor executor;
     Url url;
@@ -232,6 +235,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     std::string url_text;  // redacted, for error texts
 
     asio::generic::stream_protocol::socket socket;
+    // TLS (Url::tls): a context built once, a stream over `socket` per
+    // connection. Shared so a write still in flight on a lost connection
+    // keeps its stream alive.
+    using TlsStream = asio::ssl::stream<asio::generic::stream_protocol::socket&>;
+    std::unique_ptr<asio::ssl::context> tls_context;
+    std::string tls_setup_error;
+    std::shared_ptr<TlsStream> tls;
     asio::ip::tcp::resolver resolver;
     asio::steady_timer backoff_timer;
     asio::steady_timer connect_timer;  // bounds resolve + connect + AUTH/SELECT
@@ -274,6 +284,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<std::string> connect_once();
     asio::awaitable<std::string> connect_and_handshake();
     asio::awaitable<error_code> read_more();
+    asio::awaitable<std::pair<error_code, std::size_t>> read_some();
+    void setup_tls();
+    asio::awaitable<std::string> tls_handshake();
     asio::awaitable<std::pair<Failure, std::string>> read_replies();
 
     static asio::awaitable<Result> call(std::shared_ptr<Impl> self, FormattedCommand request,
@@ -307,6 +320,40 @@ namespace {
 std::string describe(milliseconds duration) { return std::to_string(duration.count()) + " ms"; }
 
 }  // namespace
+
+// ---- TLS -----------------------------------------------------------------------------
+
+// Errors name the file and OpenSSL's reason, never a key's content.
+void Client::Impl::setup_tls() {
+    try {
+        auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1);
+        context->set_verify_mode(asio::ssl::verify_peer);
+        const TlsSettings& settings = url.tls;
+        std::string step;
+        try {
+            step = settings.ca_file.empty() ? "the system's CA store" : "CA file " + settings.ca_file;
+            if (settings.ca_file.empty())
+                context->set_default_verify_paths();
+            else
+                context->load_verify_file(settings.ca_file);
+            if (!settings.cert_file.empty()) {
+                step = "certificate file " + settings.cert_file;
+                context->use_certificate_chain_file(settings.cert_file);
+                step = "key file " + settings.key_file;
+                context->use_private_key_file(settings.key_file, asio::ssl::context::pem);
+            }
+        } catch (const std::exception& e) {
+            tls_setup_error = "cannot load " + step + ": " + e.what();
+            return;
+        }
+        tls_context = std::move(context);
+    } catch (const std::exception& e) {
+        tls_setup_error = e.what();
+    }
+}
 
 // ---- Call path -------------------------------------------------------------------
 
@@ -387,7 +434,8 @@ void Client::Impl::flush() {
     if (write_in_flight || state != State::connected || write_buffer.empty()) return;
     unflushed = 0;
     error_code ec;
-    std::size_t written = socket.write_some(asio::buffer(write_buffer), ec);
+    // Over TLS every write goes through the stream's engine, asynchronously.
+    std::size_t written = tls ? 0 : socket.write_some(asio::buffer(write_buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
         ec = {};
         written = 0;
@@ -406,8 +454,8 @@ void Client::Impl::flush() {
     write_in_flight = true;
     writing_buffer.swap(write_buffer);
     write_buffer.clear();
-    asio::async_write(socket, asio::buffer(writing_buffer),
-                      [self = shared_from_this(), gen = generation](error_code ec, std::size_t) {
+    auto on_written = [self = shared_from_this(), gen = generation, stream = tls](error_code ec, std::size_t) {
+                          (void)stream;
                           self->write_in_flight = false;
                           self->writing_buffer.clear();
                           if (ec && gen == self->generation) {
@@ -420,7 +468,11 @@ void Client::Impl::flush() {
                           // Either more was queued meanwhile, or this was the
                           // last write of an old connection and a new one waits.
                           self->flush();
-                      });
+                      };
+    if (tls)
+        asio::async_write(*tls, asio::buffer(writing_buffer), std::move(on_written));
+    else
+        asio::async_write(socket, asio::buffer(writing_buffer), std::move(on_written));
 }
 
 asio::awaitable<Result> Client::Impl::call(std::shared_ptr<Impl> self, FormattedCommand request,
@@ -573,6 +625,11 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         error_code ignored;
         socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     }
+    tls.reset();
+    if (url.tls.enabled) {
+        std::string tls_error = co_await tls_handshake();
+        if (!tls_error.empty()) co_return tls_error;
+    }
 
     // AUTH and SELECT go first, before any queued call is written.
     std::vector<std::vector<std::string>> handshake;
@@ -591,8 +648,16 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         if (!formatted.ok()) co_return "cannot format handshake";
         request.append(formatted.data, static_cast<std::size_t>(formatted.length));
     }
-    auto [write_error_code, written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
-    (void)written;
+    error_code write_error_code;
+    if (tls) {
+        auto [tls_error, tls_written] = co_await asio::async_write(*tls, asio::buffer(request), use_tuple);
+        (void)tls_written;
+        write_error_code = tls_error;
+    } else {
+        auto [plain_error, plain_written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+        (void)plain_written;
+        write_error_code = plain_error;
+    }
     if (write_error_code) co_return "handshake write failed: " + write_error_code.message();
 
     for (std::size_t answered = 0; answered < handshake.size();) {
@@ -614,8 +679,37 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
     co_return std::string();
 }
 
-asio::awaitable<error_code> Client::Impl::read_more() {
+asio::awaitable<std::string> Client::Impl::tls_handshake() {
+    if (!tls_context) {
+        cause = Cause::tls;
+        co_return "TLS setup failed: " + tls_setup_error;
+    }
+    tls = std::make_shared<TlsStream>(socket, *tls_context);
+    const std::string& name = url.tls.server_name.empty() ? url.host : url.tls.server_name;
+    // SNI, and the name the certificate must carry (an IP address is
+    // checked against the certificate's IP entries).
+    SSL_set_tlsext_host_name(tls->native_handle(), name.c_str());
+    tls->set_verify_callback(asio::ssl::host_name_verification(name));
+    auto [handshake_error] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (!handshake_error) co_return std::string();
+    cause = Cause::tls;
+    std::string why = handshake_error.message();
+    long verify = SSL_get_verify_result(tls->native_handle());
+    if (verify != X509_V_OK) why += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+    co_return "TLS handshake failed: " + why;
+}
+
+asio::awaitable<std::pair<error_code, std::size_t>> Client::Impl::read_some() {
+    if (tls) {
+        auto [ec, bytes] = co_await tls->async_read_some(asio::buffer(read_buffer), use_tuple);
+        co_return std::pair(ec, bytes);
+    }
     auto [ec, bytes] = co_await socket.async_read_some(asio::buffer(read_buffer), use_tuple);
+    co_return std::pair(ec, bytes);
+}
+
+asio::awaitable<error_code> Client::Impl::read_more() {
+    auto [ec, bytes] = co_await read_some();
     if (ec) co_return ec;
     if (redisReaderFeed(reader.get(), read_buffer.data(), bytes) != REDIS_OK)
         co_return asio::error::no_memory;
@@ -640,7 +734,7 @@ asio::awaitable<std::pair<Failure, std::string>> Client::Impl::read_replies() {
             ++front_seq;
             if (call) complete(*call, std::move(*reply));  // else: its caller gave up
         }
-        auto [ec, bytes] = co_await socket.async_read_some(asio::buffer(read_buffer), use_tuple);
+        auto [ec, bytes] = co_await read_some();
         if (ec) {
             if (!write_error.empty()) co_return std::pair(Failure::disconnected, write_error);
             if (ec == asio::error::eof) co_return std::pair(Failure::disconnected, std::string("connection closed by server"));
