@@ -1,5 +1,6 @@
 // Redis Cluster codec. See cluster.h.
 #include "redis/cluster.h"
+#include "redis/reply_reader.h"
 
 #include <hiredis/hiredis.h>
 
@@ -76,24 +77,6 @@ const Reply* field(const Reply& map, std::string_view name) {
             return &map.elements[i + 1];
     }
     return nullptr;
-}
-
-Reply convert(const redisReply* r, int depth) {
-    Reply out;
-    switch (r->type) {
-        case REDIS_REPLY_STRING: out.type = Reply::Type::string; out.str.assign(r->str, r->len); break;
-        case REDIS_REPLY_STATUS: out.type = Reply::Type::status; out.str.assign(r->str, r->len); break;
-        case REDIS_REPLY_ERROR: out.type = Reply::Type::error; out.str.assign(r->str, r->len); break;
-        case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; out.integer = r->integer; break;
-        case REDIS_REPLY_ARRAY:
-            out.type = Reply::Type::array;
-            out.elements.reserve(r->elements);
-            for (std::size_t i = 0; i < r->elements; ++i)
-                out.elements.push_back(convert(r->element[i], depth + 1));
-            break;
-        default: out.type = Reply::Type::nil; break;
-    }
-    return out;
 }
 
 }  // namespace
@@ -314,13 +297,12 @@ const char* kind_name(ErrorKind kind) {
 }
 
 std::optional<Reply> decode_reply(std::string_view bytes) {
-    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
-    if (!reader) return std::nullopt;
+    ReaderPtr reader = make_reader();
     if (redisReaderFeed(reader.get(), bytes.data(), bytes.size()) != REDIS_OK) return std::nullopt;
     void* object = nullptr;
     if (redisReaderGetReply(reader.get(), &object) != REDIS_OK || !object) return std::nullopt;
-    std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(object), freeReplyObject);
-    return convert(reply.get(), 0);
+    std::unique_ptr<Reply> reply(static_cast<Reply*>(object));
+    return std::move(*reply);
 }
 
 }  // namespace proto::redis::cluster

@@ -128,6 +128,9 @@ TEST(RedisClusterCodec, ParsesClusterSlots) {
     Reply bad_port = *reply;
     bad_port.elements[0].elements[2].elements[1].integer = 0;
     EXPECT_FALSE(cluster::parse_slots(bad_port, HostPort{"h", 1}));
+    // An array header larger than the reader's bound is refused, not
+    // allocated (found by fuzzing: hiredis' own reader callocs it).
+    EXPECT_FALSE(cluster::decode_reply("*1555555555\r\n:0\r\n"));
     Reply not_array;
     not_array.type = Reply::Type::string;
     EXPECT_FALSE(cluster::parse_slots(not_array, HostPort{"h", 1}));
