@@ -52,7 +52,7 @@ TEST_F(RedisFormsTest, CheckConfigTakesEveryFormOffline) {
     };
     for (const auto& c : std::vector<Case>{
              {"redis://alice:" + url_password + "@" + at + "/2", nlohmann::json::object()},
-             {"redis://alice@" + at, {{"redis_password_file", dir_.file("password")}}},
+             {"redis://alice:@" + at, {{"redis_password_file", dir_.file("password")}}},
              {"rediss://" + at, {{"redis_password_file", dir_.file("password")},
                                  {"redis_tls_ca_file", dir_.file("ca.crt")},
                                  {"redis_tls_server_name", "redis.example.org"}}},
