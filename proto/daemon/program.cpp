@@ -249,15 +249,28 @@ public:
         }
         it->second->observe(seconds);
     }
-    void connect_error(const char* cause) override {
+    void connect_error(const char* cause, const std::string& error) override {
         registry_.counter("redis_connect_errors_total",
                           "Failed Redis connection attempts by cause (auth, tls, connect)",
                           {{"cause", cause}}).inc();
+        // Once per interval and cause: a Redis that stays away must not
+        // flood the log (decisions still name the error one by one).
+        auto now = std::chrono::steady_clock::now();
+        auto& last = last_logged_[cause];
+        if (last != std::chrono::steady_clock::time_point{} && now - last < log_interval) return;
+        last = now;
+        log::warning(std::string("redis: ") +
+                     (std::string_view(cause) == "auth"  ? "authentication failed: "
+                      : std::string_view(cause) == "tls" ? "TLS failed: "
+                                                         : "cannot connect: ") +
+                     error);
     }
 
 private:
     metrics::Registry& registry_;
     std::map<std::string, metrics::Histogram*> latency_;  // the hot path skips the registry's lock
+    static constexpr std::chrono::seconds log_interval{10};
+    std::map<std::string, std::chrono::steady_clock::time_point> last_logged_;
 };
 
 Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& info) {

@@ -444,7 +444,8 @@ asio::awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
             if (cause == Cause::auth) ++counters.auth_failures;
             if (cause == Cause::tls) ++counters.tls_failures;
             if (sink)
-                sink->connect_error(cause == Cause::auth ? "auth" : cause == Cause::tls ? "tls" : "connect");
+                sink->connect_error(cause == Cause::auth ? "auth" : cause == Cause::tls ? "tls" : "connect",
+                                    error);
             fail_all(Failure::disconnected, error);
             co_await back_off(backoff);
             backoff = std::min(backoff * 2, options.backoff_max);

@@ -143,7 +143,8 @@ struct Sink {
     virtual void refresh() = 0;
     virtual void failover() = 0;
     virtual void node_latency(const std::string& node, double seconds) = 0;
-    virtual void connect_error(const char* cause) = 0;       // auth, tls, connect
+    // auth, tls, connect; `error` names the node (redacted URL) and the cause.
+    virtual void connect_error(const char* cause, const std::string& error) = 0;
 };
 }  // namespace metrics_sink
 

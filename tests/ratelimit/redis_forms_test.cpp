@@ -110,6 +110,7 @@ TEST_F(RedisFormsTest, WrongPasswordIsNamedCountedAndAnsweredWithTheFallback) {
     EXPECT_EQ(reply, "DEFER_IF_PERMIT 4.3.0 state unavailable");
     EXPECT_TRUE(daemon.log_has("AUTH failed")) << daemon.log();
     EXPECT_TRUE(daemon.log_has("WRONGPASS")) << daemon.log();
+    EXPECT_TRUE(daemon.log_has("redis: authentication failed")) << daemon.log();
     auto metrics = testsupport::run({"curl", "-sS", "--max-time", "5",
                                      "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
     ASSERT_EQ(metrics.exit_code, 0) << metrics.output;
