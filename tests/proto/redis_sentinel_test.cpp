@@ -18,6 +18,7 @@
 
 #include "redis/client.h"
 #include "support/redis_sentinel.h"
+#include "support/watcher.h"
 
 namespace {
 
@@ -71,15 +72,12 @@ protected:
 
     // Waits (driving the loop) until the sentinels name another master.
     int wait_for_switch(int old_master, milliseconds budget) {
-        int now_master = -1;
-        auto last_check = steady_clock::now();
-        run_until([&] {
-            if (steady_clock::now() - last_check < 100ms) return false;
-            last_check = steady_clock::now();
-            now_master = setup_.master();
-            return now_master >= 0 && now_master != old_master;
-        }, budget);
-        return now_master;
+        testsupport::Watcher watch([&] {
+            int now_master = setup_.master();
+            return now_master >= 0 && now_master != old_master ? now_master : -1;
+        });
+        run_until([&] { return watch.done(); }, budget);
+        return watch.result();
     }
 
     void finish(Load& load) {
@@ -130,14 +128,15 @@ TEST_F(RedisSentinelTest, ForcedFailoverOldMasterTurnsReadOnly) {
     const int before = load.answered;
     run_until([&] { return load.answered > before + 50; }, 3s);
     // The sentinels turn the old master into a replica of the new one.
-    auto last_check = steady_clock::now();
-    bool read_only = false;
-    run_until([&] {
-        if (steady_clock::now() - last_check < 100ms) return false;
-        last_check = steady_clock::now();
-        read_only = setup_.command(0, {"SET", "x", "1"}).str.starts_with("READONLY");
-        return read_only;
-    }, 15s);
+    testsupport::Watcher demoted([&] {
+        try {
+            return setup_.command(0, {"SET", "x", "1"}).str.starts_with("READONLY") ? 1 : -1;
+        } catch (const std::exception&) {
+            return -1;
+        }
+    });
+    run_until([&] { return demoted.done(); }, 15s);
+    const bool read_only = demoted.done();
     finish(load);
     auto recovery = std::chrono::duration_cast<milliseconds>(adopted - switched);
     std::cerr << "forced failover: " << load.answered << " calls, " << load.failed << " failed, worst "
