@@ -1,7 +1,8 @@
 // The rate store on a real 3+3 Redis Cluster (support/redis_cluster.h):
 // exactness from two connections (two daemons) with 200 concurrent requests,
-// and rules whose buckets live in different slots, decided bucket by bucket
-// with reservations given back when a later rule refuses.
+// rules whose buckets live in different slots, decided bucket by bucket
+// with reservations given back when a later rule refuses, and the operator
+// command's show and reset through the cluster.
 
 #include <gtest/gtest.h>
 
@@ -106,6 +107,13 @@ TEST_F(RateClusterTest, TwoDaemonsLetExactlyTheLimitThrough) {
     configure({{"rules", {rule("rcpt", {"sasl_username"}, 100)}}});
     EXPECT_EQ(concurrent({}, 200), 100);
     EXPECT_EQ(concurrent({}, 10), 0);
+    // The operator commands' helpers reach the bucket through the cluster too.
+    const auto url = proto::redis::Url::parse(cluster_.url());
+    BucketUsage usage = read_usage(url, key("rcpt", "alice"), 100, 3600 * 1000, clock_.now_ms());
+    EXPECT_TRUE(usage.exists);
+    EXPECT_NEAR(usage.level, 100, 1e-6);
+    EXPECT_TRUE(reset_bucket(url, key("rcpt", "alice")));
+    EXPECT_EQ(concurrent({}, 10), 10);
     EXPECT_LT(steady_clock::now() - started, 45s);
 }
 
