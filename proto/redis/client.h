@@ -12,6 +12,11 @@
 // connection fails every pending call and is re-established in the background
 // with exponential backoff.
 //
+// With a Sentinel or Cluster address, a Client is a router over one such
+// connection per node (cluster_client.cpp): calls go to the master (of the
+// slot of their first key), redirects and failovers are followed within each
+// call's deadline. TLS (rediss://, Url::tls) wraps each connection.
+//
 // Threading: one Client belongs to one executor (strand or single-threaded
 // io_context); call it only from coroutines running there.
 #pragma once
