@@ -1,8 +1,14 @@
 // RateStore on Redis. See redis_store.h.
 #include "redis_store.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <algorithm>
 #include <stdexcept>
+
+#include "redis/cluster.h"
 
 namespace ratelimit {
 
@@ -67,10 +73,39 @@ return out
     return script;
 }
 
+// KEYS[1]: a bucket. ARGV[1]: the cost to give back. Lowers the stored
+// level (never below zero) and keeps its time, so the drain since then is
+// unchanged; the TTL stays (it only collects garbage).
+const proto::redis::Script& give_back_script() {
+    static const proto::redis::Script script(R"lua(
+local l = tonumber(redis.call('HGET', KEYS[1], 'l'))
+if not l then return 0 end
+l = l - tonumber(ARGV[1])
+if l < 0 then l = 0 end
+redis.call('HSET', KEYS[1], 'l', string.format('%.17g', l))
+return 1
+)lua");
+    return script;
+}
+
+// Buckets of one request in more than one Redis Cluster slot cannot be
+// changed in one script.
+bool spans_slots(const proto::redis::Client& client, const std::vector<BucketCall>& calls) {
+    if (client.url().topology != proto::redis::Url::Topology::cluster || calls.size() < 2) return false;
+    auto slot = proto::redis::cluster::key_slot(calls.front().key);
+    for (const auto& c : calls)
+        if (proto::redis::cluster::key_slot(c.key) != slot) return true;
+    return false;
+}
+
 }  // namespace
 
 asio::awaitable<ApplyResult> RedisRateStore::apply(std::vector<BucketCall> calls,
                                                    std::int64_t now_ms) {
+    if (spans_slots(client_, calls)) {
+        ApplyResult split = co_await apply_bucket_by_bucket(std::move(calls), now_ms);
+        co_return split;
+    }
     ApplyResult out;
     std::vector<std::string> keys;
     std::vector<std::string> args;
@@ -113,6 +148,59 @@ asio::awaitable<ApplyResult> RedisRateStore::apply(std::vector<BucketCall> calls
         if (d >= 0) out.dry_run_refused.push_back(d);
     }
     out.ok = true;
+    co_return out;
+}
+
+// Bucket by bucket, in rule order, each one atomic on its own slot: check and
+// reserve; when an enforced bucket refuses, stop and give back what the
+// earlier ones reserved. Each bucket stays exact (it never lets more than its
+// limit through); across buckets the request is not atomic: between a
+// reservation and its give-back a concurrent request sees less room (it may
+// be refused where one script would have let it through, never the
+// reverse), and a give-back that fails leaves the reservation counted.
+// Dry-run buckets after the refusing one are not evaluated.
+asio::awaitable<ApplyResult> RedisRateStore::apply_bucket_by_bucket(std::vector<BucketCall> calls,
+                                                                    std::int64_t now_ms) {
+    ApplyResult out;
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::size_t> reserved;
+    bool failed = false;
+    for (std::size_t i = 0; i < calls.size() && !failed && out.refused < 0; ++i) {
+        const BucketCall& c = calls[i];
+        auto left = timeout_ - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - started);
+        std::vector<std::string> keys{c.key};
+        std::vector<std::string> args{std::to_string(now_ms), std::to_string(c.limit),
+                                      std::to_string(c.window_ms), std::to_string(c.cost),
+                                      c.consume ? "1" : "0", c.enforce ? "1" : "0"};
+        auto result = co_await client_.eval(apply_script(), std::move(keys), std::move(args), left);
+        const Reply& r = result.reply;
+        if (!result.ok()) {
+            out.error = result.failure != proto::redis::Failure::none ? result.error : r.str;
+            failed = true;
+        } else if (r.type != Reply::Type::array || r.elements.empty() ||
+                   r.elements[0].type != Reply::Type::integer) {
+            out.error = "unexpected reply from the rate script";
+            failed = true;
+        } else if (r.elements[0].integer != 0) {
+            out.refused = static_cast<int>(i);
+        } else if (r.elements.size() > 1) {
+            out.dry_run_refused.push_back(static_cast<int>(i));
+        } else if (c.consume && c.cost > 0) {
+            reserved.push_back(i);
+        }
+    }
+    if (failed || out.refused >= 0) {
+        // In the background: the answer does not wait for the give-back.
+        auto executor = co_await asio::this_coro::executor;
+        for (std::size_t i : reserved) {
+            std::vector<std::string> keys{calls[i].key};
+            std::vector<std::string> args{std::to_string(calls[i].cost)};
+            asio::co_spawn(executor, client_.eval(give_back_script(), std::move(keys), std::move(args), timeout_),
+                           asio::detached);
+        }
+    }
+    out.ok = !failed;
     co_return out;
 }
 

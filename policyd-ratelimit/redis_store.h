@@ -8,9 +8,10 @@
 // and a TTL of the time the level takes to drain to zero (plus 1 s), so an
 // idle bucket disappears exactly when it would read as empty.
 //
-// Limits: buckets of one request must be in one Redis Cluster slot for the
-// script to run on a cluster; with per-bucket hash tags that holds for one
-// applicable rule, and for several only on a single Redis or Sentinel.
+// On a Redis Cluster, buckets of one request may live in different slots
+// (per-bucket hash tags); such a request is decided bucket by bucket in rule
+// order, giving back earlier reservations when a later bucket refuses (see
+// apply_bucket_by_bucket). On one Redis or Sentinel it stays one script.
 #pragma once
 
 #include <chrono>
@@ -31,6 +32,9 @@ public:
                                               std::int64_t now_ms) override;
 
 private:
+    boost::asio::awaitable<ApplyResult> apply_bucket_by_bucket(std::vector<BucketCall> calls,
+                                                               std::int64_t now_ms);
+
     proto::redis::Client& client_;
     std::chrono::milliseconds timeout_;
 };

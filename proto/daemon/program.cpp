@@ -8,9 +8,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 
 #include "daemon/log.h"
@@ -175,6 +180,109 @@ net::Endpoint endpoint_or_fail(config::Reader& r, std::string_view key, const st
     return *parsed.endpoint;
 }
 
+// A password from a file, so it need not sit in a command line
+// (/proc/PID/cmdline) or in a config file others can read. One trailing
+// newline is dropped. Errors name the file, never what it holds. Reading a
+// local file keeps --check-config offline.
+std::string read_secret(config::Reader& r, std::string_view key, const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) r.fail(key, "cannot read \"" + path + "\": " + std::strerror(errno));
+    std::ostringstream content;
+    content << in.rdbuf();
+    std::string secret = content.str();
+    if (secret.ends_with('\n')) secret.pop_back();
+    if (secret.ends_with('\r')) secret.pop_back();
+    if (secret.empty()) r.fail(key, "\"" + path + "\" is empty");
+    if (secret.find_first_of("\r\n") != std::string::npos)
+        r.fail(key, "\"" + path + "\" holds more than one line");
+    return secret;
+}
+
+// Credentials and TLS settings beside the URL.
+void read_redis_security(config::Reader& r, redis::Url& url) {
+    std::string password_file = r.string("redis_password_file", "");
+    if (!password_file.empty()) {
+        if (!url.password.empty())
+            r.fail("redis_password_file", "the Redis URL holds a password too; give one of them");
+        url.password = read_secret(r, "redis_password_file", password_file);
+    }
+    url.sentinel_username = r.string("redis_sentinel_username", "");
+    std::string sentinel_password_file = r.string("redis_sentinel_password_file", "");
+    if (!sentinel_password_file.empty())
+        url.sentinel_password =
+            read_secret(r, "redis_sentinel_password_file", sentinel_password_file);
+    if (url.topology == redis::Url::Topology::single) {
+        if (r.boolean("redis_tls", url.tls.enabled) != url.tls.enabled)
+            r.fail("redis_tls", "for a single Redis, TLS is chosen by the URL (rediss://)");
+    } else {
+        url.tls.enabled = r.boolean("redis_tls", false);
+    }
+    url.tls.ca_file = r.string("redis_tls_ca_file", "");
+    url.tls.cert_file = r.string("redis_tls_cert_file", "");
+    url.tls.key_file = r.string("redis_tls_key_file", "");
+    url.tls.server_name = r.string("redis_tls_server_name", "");
+    if (url.tls.cert_file.empty() != url.tls.key_file.empty())
+        r.fail(url.tls.cert_file.empty() ? "redis_tls_cert_file" : "redis_tls_key_file",
+               "a client certificate needs both redis_tls_cert_file and redis_tls_key_file");
+    for (const auto& [key, file] : {std::pair<const char*, const std::string*>{"redis_tls_ca_file", &url.tls.ca_file},
+                                    {"redis_tls_cert_file", &url.tls.cert_file},
+                                    {"redis_tls_key_file", &url.tls.key_file}}) {
+        if (!file->empty() && ::access(file->c_str(), R_OK) != 0)
+            r.fail(key, "cannot read \"" + *file + "\": " + std::strerror(errno));
+    }
+    if (url.unix_socket && url.tls.enabled) r.fail("redis_tls", "TLS over a unix socket");
+}
+
+// What the Redis client reports, as Prometheus series. Node labels are
+// host:port, never credentials.
+class RedisMetrics final : public redis::metrics_sink::Sink {
+public:
+    explicit RedisMetrics(metrics::Registry& registry) : registry_(registry) {}
+    void redirect(const char* kind) override {
+        registry_.counter("redis_redirects_total", "Cluster redirects followed (MOVED, ASK)",
+                          {{"kind", kind}}).inc();
+    }
+    void refresh() override {
+        registry_.counter("redis_topology_refreshes_total",
+                          "Cluster slot map or Sentinel master lookups").inc();
+    }
+    void failover() override {
+        registry_.counter("redis_failovers_total",
+                          "Masters replaced by a promoted replica, as seen by this client").inc();
+    }
+    void node_latency(const std::string& node, double seconds) override {
+        auto it = latency_.find(node);
+        if (it == latency_.end()) {
+            auto& histogram = registry_.histogram("redis_node_latency_seconds",
+                                                  "Redis call latency per node", {{"node", node}});
+            it = latency_.emplace(node, &histogram).first;
+        }
+        it->second->observe(seconds);
+    }
+    void connect_error(const char* cause, const std::string& error) override {
+        registry_.counter("redis_connect_errors_total",
+                          "Failed Redis connection attempts by cause (auth, tls, connect)",
+                          {{"cause", cause}}).inc();
+        // Once per interval and cause: a Redis that stays away must not
+        // flood the log (decisions still name the error one by one).
+        auto now = std::chrono::steady_clock::now();
+        auto& last = last_logged_[cause];
+        if (last != std::chrono::steady_clock::time_point{} && now - last < log_interval) return;
+        last = now;
+        log::warning(std::string("redis: ") +
+                     (std::string_view(cause) == "auth"  ? "authentication failed: "
+                      : std::string_view(cause) == "tls" ? "TLS failed: "
+                                                         : "cannot connect: ") +
+                     error);
+    }
+
+private:
+    metrics::Registry& registry_;
+    std::map<std::string, metrics::Histogram*> latency_;  // the hot path skips the registry's lock
+    static constexpr std::chrono::seconds log_interval{10};
+    std::map<std::string, std::chrono::steady_clock::time_point> last_logged_;
+};
+
 Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& info) {
     Common c;
     c.listen = r.endpoints("listen", info.default_listen.empty()
@@ -201,6 +309,7 @@ Common read_common(config::Reader& r, const Flags& flags, const ProgramInfo& inf
         } catch (const std::exception& e) {
             r.fail("redis", e.what());
         }
+        read_redis_security(r, c.redis_url);
         c.redis_timeout = r.milliseconds("redis_timeout_ms", 150ms, 1ms, 60000ms);
     }
     std::string format = r.choice("log_format", "text", {"text", "json"});
@@ -275,6 +384,7 @@ int run(int argc, char** argv, Program& program) {
     asio::io_context io(1);
     metrics::Registry registry;
     SystemClock clock;
+    std::unique_ptr<RedisMetrics> redis_metrics;
     std::unique_ptr<redis::Client> redis_client;
     Runtime rt{io, registry, clock, nullptr, {}, 150ms, flags.check_config,
                flags.config_path.value_or(""), {}};
@@ -293,6 +403,8 @@ int run(int argc, char** argv, Program& program) {
             rt.redis_timeout = l.common.redis_timeout;
             if (info.uses_redis && !flags.check_config && !command_mode) {
                 redis_client = std::make_unique<redis::Client>(io.get_executor(), rt.redis_url);
+                redis_metrics = std::make_unique<RedisMetrics>(registry);
+                redis_client->set_metrics(redis_metrics.get());
                 rt.redis = redis_client.get();
             }
         }

@@ -38,6 +38,8 @@
 // redacts the password.
 
 #include "redis/client.h"
+#include "redis/reply_reader.h"
+#include "redis/router.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -50,6 +52,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -72,11 +75,7 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Bounds that hiredis 0.14 does not enforce itself (see header comment).
-constexpr int max_reply_elements = 1 << 20;
 constexpr std::size_t max_unparsed_bytes = 512u << 20;
-// Keep the reader's buffer between reads up to this size instead of freeing
-// it after each batch (hiredis' default is 16 KiB, smaller than one read).
-constexpr std::size_t reader_kept_buffer = 256u << 10;
 constexpr std::size_t read_chunk = 64u << 10;
 // A connection that lived at least this long was healthy; losing it is
 // probably a server restart, so reconnect at once without backing off.
@@ -88,76 +87,6 @@ Result failure_result(Failure failure, std::string error) {
     result.failure = failure;
     result.error = std::move(error);
     return result;
-}
-
-// ---- Reply trees built by hiredis callbacks --------------------------------
-// A root reply is heap-allocated and owned by hiredis until handed to us;
-// children live inside their parent's `elements`, sized once by
-// create_array, so their addresses are stable. hiredis only ever frees roots.
-// Exceptions must not cross the C code: failures become NULL, which hiredis
-// reports as an out-of-memory protocol error.
-template <typename Fill>
-void* build_reply(const redisReadTask* task, Fill&& fill) noexcept {
-    try {
-        if (task->parent) {
-            auto* parent = static_cast<Reply*>(task->parent->obj);
-            Reply& child = parent->elements.at(static_cast<std::size_t>(task->idx));
-            fill(child);
-            return &child;
-        }
-        auto root = std::make_unique<Reply>();
-        fill(*root);
-        return root.release();
-    } catch (...) {
-        return nullptr;
-    }
-}
-
-void* create_string(const redisReadTask* task, char* data, size_t length) {
-    return build_reply(task, [&](Reply& reply) {
-        switch (task->type) {
-            case REDIS_REPLY_ERROR: reply.type = Reply::Type::error; break;
-            case REDIS_REPLY_STATUS: reply.type = Reply::Type::status; break;
-            default: reply.type = Reply::Type::string; break;
-        }
-        reply.str.assign(data, length);
-    });
-}
-
-void* create_array(const redisReadTask* task, int elements) {
-    if (elements < 0 || elements > max_reply_elements) return nullptr;
-    return build_reply(task, [&](Reply& reply) {
-        reply.type = Reply::Type::array;
-        reply.elements.resize(static_cast<std::size_t>(elements));
-    });
-}
-
-void* create_integer(const redisReadTask* task, long long value) {
-    return build_reply(task, [&](Reply& reply) {
-        reply.type = Reply::Type::integer;
-        reply.integer = value;
-    });
-}
-
-void* create_nil(const redisReadTask* task) {
-    return build_reply(task, [](Reply& reply) { reply.type = Reply::Type::nil; });
-}
-
-void free_reply(void* reply) { delete static_cast<Reply*>(reply); }
-
-redisReplyObjectFunctions reply_functions = {create_string, create_array, create_integer,
-                                             create_nil, free_reply};
-
-struct ReaderDeleter {
-    void operator()(redisReader* reader) const { redisReaderFree(reader); }
-};
-using ReaderPtr = std::unique_ptr<redisReader, ReaderDeleter>;
-
-ReaderPtr make_reader() {
-    ReaderPtr reader(redisReaderCreateWithFunctions(&reply_functions));
-    if (!reader) throw std::bad_alloc();
-    reader->maxbuf = reader_kept_buffer;
-    return reader;
 }
 
 // ---- Request formatting ------------------------------------------------------
@@ -223,7 +152,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
           resolver(executor),
           backoff_timer(executor),
           connect_timer(executor),
-          read_buffer(read_chunk) {}
+          read_buffer(read_chunk) {
+        if (url.tls.enabled) setup_tls();
+    }
 
     asio::any_io_executor executor;
     Url url;
@@ -231,6 +162,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     std::string url_text;  // redacted, for error texts
 
     asio::generic::stream_protocol::socket socket;
+    // TLS (Url::tls): a context built once, a stream over `socket` per
+    // connection. Shared so a write still in flight on a lost connection
+    // keeps its stream alive.
+    using TlsStream = asio::ssl::stream<asio::generic::stream_protocol::socket&>;
+    std::unique_ptr<asio::ssl::context> tls_context;
+    std::string tls_setup_error;
+    std::shared_ptr<TlsStream> tls;
     asio::ip::tcp::resolver resolver;
     asio::steady_timer backoff_timer;
     asio::steady_timer connect_timer;  // bounds resolve + connect + AUTH/SELECT
@@ -260,7 +198,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     ClientStats counters;
 
     std::optional<Result> refuse(milliseconds deadline) const;
-    void enqueue(FormattedCommand& request, PendingCall& call);
+    void enqueue(FormattedCommand& request, PendingCall& call, bool asking = false);
     void abandon(const PendingCall& call);
     void complete(PendingCall& call, Reply&& reply);
     void fail_all(Failure failure, const std::string& why);
@@ -273,10 +211,17 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<std::string> connect_once();
     asio::awaitable<std::string> connect_and_handshake();
     asio::awaitable<error_code> read_more();
+    asio::awaitable<std::pair<error_code, std::size_t>> read_some();
+    void setup_tls();
+    asio::awaitable<std::string> tls_handshake();
     asio::awaitable<std::pair<Failure, std::string>> read_replies();
 
     static asio::awaitable<Result> call(std::shared_ptr<Impl> self, FormattedCommand request,
-                                        milliseconds deadline);
+                                        milliseconds deadline, bool asking = false);
+
+    metrics_sink::Sink* sink = nullptr;
+    // What made the last connection attempt fail, for counters.
+    enum class Cause { connect, auth, tls } cause = Cause::connect;
 };
 
 // One caller waiting for its reply. Lives in the caller's coroutine frame.
@@ -303,6 +248,40 @@ std::string describe(milliseconds duration) { return std::to_string(duration.cou
 
 }  // namespace
 
+// ---- TLS -----------------------------------------------------------------------------
+
+// Errors name the file and OpenSSL's reason, never a key's content.
+void Client::Impl::setup_tls() {
+    try {
+        auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1);
+        context->set_verify_mode(asio::ssl::verify_peer);
+        const TlsSettings& settings = url.tls;
+        std::string step;
+        try {
+            step = settings.ca_file.empty() ? "the system's CA store" : "CA file " + settings.ca_file;
+            if (settings.ca_file.empty())
+                context->set_default_verify_paths();
+            else
+                context->load_verify_file(settings.ca_file);
+            if (!settings.cert_file.empty()) {
+                step = "certificate file " + settings.cert_file;
+                context->use_certificate_chain_file(settings.cert_file);
+                step = "key file " + settings.key_file;
+                context->use_private_key_file(settings.key_file, asio::ssl::context::pem);
+            }
+        } catch (const std::exception& e) {
+            tls_setup_error = "cannot load " + step + ": " + e.what();
+            return;
+        }
+        tls_context = std::move(context);
+    } catch (const std::exception& e) {
+        tls_setup_error = e.what();
+    }
+}
+
 // ---- Call path -------------------------------------------------------------------
 
 std::optional<Result> Client::Impl::refuse(milliseconds deadline) const {
@@ -325,7 +304,13 @@ std::optional<Result> Client::Impl::refuse(milliseconds deadline) const {
     return std::nullopt;
 }
 
-void Client::Impl::enqueue(FormattedCommand& request, PendingCall& call) {
+void Client::Impl::enqueue(FormattedCommand& request, PendingCall& call, bool asking) {
+    if (asking) {
+        // "*1\r\n$6\r\nASKING\r\n" right before the command; its +OK is
+        // matched to an empty slot and dropped.
+        write_buffer.append("*1\r\n$6\r\nASKING\r\n");
+        pending.push_back(nullptr);
+    }
     write_buffer.append(request.data, static_cast<std::size_t>(request.length));
     call.seq = front_seq + pending.size();
     pending.push_back(&call);
@@ -376,7 +361,8 @@ void Client::Impl::flush() {
     if (write_in_flight || state != State::connected || write_buffer.empty()) return;
     unflushed = 0;
     error_code ec;
-    std::size_t written = socket.write_some(asio::buffer(write_buffer), ec);
+    // Over TLS every write goes through the stream's engine, asynchronously.
+    std::size_t written = tls ? 0 : socket.write_some(asio::buffer(write_buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
         ec = {};
         written = 0;
@@ -395,8 +381,8 @@ void Client::Impl::flush() {
     write_in_flight = true;
     writing_buffer.swap(write_buffer);
     write_buffer.clear();
-    asio::async_write(socket, asio::buffer(writing_buffer),
-                      [self = shared_from_this(), gen = generation](error_code ec, std::size_t) {
+    auto on_written = [self = shared_from_this(), gen = generation, stream = tls](error_code ec, std::size_t) {
+                          (void)stream;
                           self->write_in_flight = false;
                           self->writing_buffer.clear();
                           if (ec && gen == self->generation) {
@@ -409,11 +395,15 @@ void Client::Impl::flush() {
                           // Either more was queued meanwhile, or this was the
                           // last write of an old connection and a new one waits.
                           self->flush();
-                      });
+                      };
+    if (tls)
+        asio::async_write(*tls, asio::buffer(writing_buffer), std::move(on_written));
+    else
+        asio::async_write(socket, asio::buffer(writing_buffer), std::move(on_written));
 }
 
 asio::awaitable<Result> Client::Impl::call(std::shared_ptr<Impl> self, FormattedCommand request,
-                                           milliseconds deadline) {
+                                           milliseconds deadline, bool asking) {
     // Clamped so time point arithmetic cannot overflow on "forever" deadlines.
     deadline = std::min(deadline, max_deadline);
     ++self->counters.calls;
@@ -427,7 +417,7 @@ asio::awaitable<Result> Client::Impl::call(std::shared_ptr<Impl> self, Formatted
     }
     PendingCall call(*self);
     call.wake.expires_after(deadline);
-    self->enqueue(request, call);
+    self->enqueue(request, call, asking);
     co_await call.wake.async_wait(use_tuple);
     if (!call.done) {
         // Deadline (or cancellation by the caller): the slot stays queued so
@@ -451,6 +441,11 @@ asio::awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
         std::string error = co_await connect_once();
         if (state == State::stopped) break;
         if (!error.empty()) {
+            if (cause == Cause::auth) ++counters.auth_failures;
+            if (cause == Cause::tls) ++counters.tls_failures;
+            if (sink)
+                sink->connect_error(cause == Cause::auth ? "auth" : cause == Cause::tls ? "tls" : "connect",
+                                    error);
             fail_all(Failure::disconnected, error);
             co_await back_off(backoff);
             backoff = std::min(backoff * 2, options.backoff_max);
@@ -497,6 +492,7 @@ asio::awaitable<void> Client::Impl::back_off(milliseconds delay) {
 asio::awaitable<std::string> Client::Impl::connect_once() {
     const std::uint64_t gen = ++generation;
     attempt_timed_out = false;
+    cause = Cause::connect;
     reader = make_reader();
     // One watchdog bounds the whole attempt, handshake included, by closing
     // the socket: every pending operation then completes with an error.
@@ -557,6 +553,11 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         error_code ignored;
         socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     }
+    tls.reset();
+    if (url.tls.enabled) {
+        std::string tls_error = co_await tls_handshake();
+        if (!tls_error.empty()) co_return tls_error;
+    }
 
     // AUTH and SELECT go first, before any queued call is written.
     std::vector<std::vector<std::string>> handshake;
@@ -575,8 +576,16 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         if (!formatted.ok()) co_return "cannot format handshake";
         request.append(formatted.data, static_cast<std::size_t>(formatted.length));
     }
-    auto [write_error_code, written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
-    (void)written;
+    error_code write_error_code;
+    if (tls) {
+        auto [tls_error, tls_written] = co_await asio::async_write(*tls, asio::buffer(request), use_tuple);
+        (void)tls_written;
+        write_error_code = tls_error;
+    } else {
+        auto [plain_error, plain_written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+        (void)plain_written;
+        write_error_code = plain_error;
+    }
     if (write_error_code) co_return "handshake write failed: " + write_error_code.message();
 
     for (std::size_t answered = 0; answered < handshake.size();) {
@@ -589,14 +598,46 @@ asio::awaitable<std::string> Client::Impl::connect_and_handshake() {
         }
         std::unique_ptr<Reply> reply(static_cast<Reply*>(object));
         // Redis' error texts do not echo the password.
-        if (reply->is_error()) co_return handshake[answered][0] + " failed: " + reply->str;
+        if (reply->is_error()) {
+            if (handshake[answered][0] == "AUTH") cause = Cause::auth;
+            co_return handshake[answered][0] + " failed: " + reply->str;
+        }
         ++answered;
     }
     co_return std::string();
 }
 
-asio::awaitable<error_code> Client::Impl::read_more() {
+asio::awaitable<std::string> Client::Impl::tls_handshake() {
+    if (!tls_context) {
+        cause = Cause::tls;
+        co_return "TLS setup failed: " + tls_setup_error;
+    }
+    tls = std::make_shared<TlsStream>(socket, *tls_context);
+    const std::string& name = url.tls.server_name.empty() ? url.host : url.tls.server_name;
+    // SNI, and the name the certificate must carry (an IP address is
+    // checked against the certificate's IP entries).
+    SSL_set_tlsext_host_name(tls->native_handle(), name.c_str());
+    tls->set_verify_callback(asio::ssl::host_name_verification(name));
+    auto [handshake_error] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (!handshake_error) co_return std::string();
+    cause = Cause::tls;
+    std::string why = handshake_error.message();
+    long verify = SSL_get_verify_result(tls->native_handle());
+    if (verify != X509_V_OK) why += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+    co_return "TLS handshake failed: " + why;
+}
+
+asio::awaitable<std::pair<error_code, std::size_t>> Client::Impl::read_some() {
+    if (tls) {
+        auto [ec, bytes] = co_await tls->async_read_some(asio::buffer(read_buffer), use_tuple);
+        co_return std::pair(ec, bytes);
+    }
     auto [ec, bytes] = co_await socket.async_read_some(asio::buffer(read_buffer), use_tuple);
+    co_return std::pair(ec, bytes);
+}
+
+asio::awaitable<error_code> Client::Impl::read_more() {
+    auto [ec, bytes] = co_await read_some();
     if (ec) co_return ec;
     if (redisReaderFeed(reader.get(), read_buffer.data(), bytes) != REDIS_OK)
         co_return asio::error::no_memory;
@@ -621,7 +662,7 @@ asio::awaitable<std::pair<Failure, std::string>> Client::Impl::read_replies() {
             ++front_seq;
             if (call) complete(*call, std::move(*reply));  // else: its caller gave up
         }
-        auto [ec, bytes] = co_await socket.async_read_some(asio::buffer(read_buffer), use_tuple);
+        auto [ec, bytes] = co_await read_some();
         if (ec) {
             if (!write_error.empty()) co_return std::pair(Failure::disconnected, write_error);
             if (ec == asio::error::eof) co_return std::pair(Failure::disconnected, std::string("connection closed by server"));
@@ -662,26 +703,52 @@ Script::Script(std::string source_in) : source(std::move(source_in)) {
 }
 
 Client::Client(asio::any_io_executor ex, Url url, ClientOptions options)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options)) {}
+    : impl_(std::make_shared<Impl>(ex, url, options)) {
+    if (url.topology != Url::Topology::single) router_ = make_router(ex, std::move(url), options);
+}
 
-Client::~Client() { impl_->stop(); }
+Client::~Client() {
+    impl_->stop();
+    if (router_) router_stop(*router_);
+}
 
 void Client::start() {
+    if (router_) {
+        router_start(*router_);
+        return;
+    }
     if (impl_->state != Impl::State::idle) return;
     impl_->state = Impl::State::connecting;
     asio::co_spawn(impl_->executor, impl_->run(impl_), asio::detached);
 }
 
-void Client::stop() { impl_->stop(); }
+void Client::stop() {
+    impl_->stop();
+    if (router_) router_stop(*router_);
+}
+
+void Client::set_metrics(metrics_sink::Sink* sink) {
+    impl_->sink = sink;
+    if (router_) router_set_metrics(*router_, sink);
+}
+
+asio::awaitable<Result> Client::command_asking(std::vector<std::string> args, milliseconds deadline) {
+    return Impl::call(impl_, format_command(args), deadline, true);
+}
 
 // Formats now (the arguments are not needed after this) and returns the
 // waiting coroutine, so a command costs one coroutine frame.
 asio::awaitable<Result> Client::command(std::vector<std::string> args, milliseconds deadline) {
+    if (router_) return router_command(router_, std::move(args), deadline);
     return Impl::call(impl_, format_command(args), deadline);
 }
 
 asio::awaitable<Result> Client::eval(const Script& script, std::vector<std::string> keys,
                                      std::vector<std::string> args, milliseconds deadline) {
+    if (router_) {
+        std::shared_ptr<Router> router = router_;
+        co_return co_await router_eval(router, script, std::move(keys), std::move(args), deadline);
+    }
     const auto started = steady_clock::now();
     std::shared_ptr<Impl> impl = impl_;
     std::vector<std::string> argv;
@@ -705,9 +772,13 @@ asio::awaitable<Result> Client::eval(const Script& script, std::vector<std::stri
     co_return co_await Impl::call(impl, format_command(argv), left);
 }
 
-bool Client::connected() const { return impl_->state == Impl::State::connected; }
+bool Client::connected() const {
+    if (router_) return router_connected(*router_);
+    return impl_->state == Impl::State::connected;
+}
 
 ClientStats Client::stats() const {
+    if (router_) return router_stats(*router_);
     ClientStats stats = impl_->counters;
     stats.connected = connected();
     return stats;

@@ -4,9 +4,11 @@
 //   redis://[[user]:password@]host[:port][/db]     host may be [IPv6]
 //   unix:/path[?db=N&password=P&username=U]
 //   redis+unix://[[user]:password@]/path[?db=N&password=P&username=U]
+//   rediss://...  (TLS)
+//   redis-sentinel://[[user]:password@]h[:p],h[:p]/MASTER[/db]
+//   redis-cluster://[[user]:password@]h[:p],h[:p]
 // User and password may be percent-encoded, so a password can hold '@', ':'
-// or '/'. TLS (rediss://) is not supported and is rejected rather than
-// silently downgraded to plain text.
+// or '/'.
 //
 // Security: the password is kept only in the Url; to_string() prints "***"
 // so URLs can be logged, and error messages never quote the password.
@@ -126,24 +128,14 @@ void parse_unix(std::string_view rest, Url& url) {
     if (question != std::string_view::npos) parse_query(rest.substr(question + 1), url);
 }
 
-void parse_tcp(std::string_view rest, Url& url) {
-    auto slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    if (slash != std::string_view::npos) {
-        std::string_view db = rest.substr(slash + 1);
-        if (!db.empty()) url.db = parse_db(db);
-    }
-    // The password may contain '@' only percent-encoded, so the last '@' ends it.
-    auto at = authority.rfind('@');
-    if (at != std::string_view::npos) {
-        parse_userinfo(authority.substr(0, at), url);
-        authority = authority.substr(at + 1);
-    }
+HostPort parse_host_port(std::string_view authority, std::uint16_t default_port) {
+    HostPort where;
+    where.port = default_port;
     std::string_view port;
     if (!authority.empty() && authority.front() == '[') {
         auto close = authority.find(']');
         if (close == std::string_view::npos) fail("unterminated '[' in host");
-        url.host = std::string(authority.substr(1, close - 1));
+        where.host = std::string(authority.substr(1, close - 1));
         std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
             if (after.front() != ':') fail("junk after ']' in host");
@@ -152,17 +144,85 @@ void parse_tcp(std::string_view rest, Url& url) {
         }
     } else {
         auto colon = authority.find(':');
-        url.host = std::string(authority.substr(0, colon));
+        where.host = std::string(authority.substr(0, colon));
         if (colon != std::string_view::npos) {
             port = authority.substr(colon + 1);
             if (port.empty()) fail("empty port");
         }
     }
-    if (url.host.empty()) fail("empty host");
+    if (where.host.empty()) fail("empty host");
     if (!port.empty()) {
-        url.port = parse_number<std::uint16_t>(port, 65535, "port");
-        if (url.port == 0) fail("port 0");
+        where.port = parse_number<std::uint16_t>(port, 65535, "port");
+        if (where.port == 0) fail("port 0");
     }
+    return where;
+}
+
+// Splits "[userinfo@]authority" at the last '@': the password may contain
+// '@' only percent-encoded, so the last one ends it.
+std::string_view take_userinfo(std::string_view authority, Url& url) {
+    auto at = authority.rfind('@');
+    if (at == std::string_view::npos) return authority;
+    parse_userinfo(authority.substr(0, at), url);
+    return authority.substr(at + 1);
+}
+
+void parse_tcp(std::string_view rest, Url& url) {
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        std::string_view db = rest.substr(slash + 1);
+        if (!db.empty()) url.db = parse_db(db);
+    }
+    HostPort where = parse_host_port(take_userinfo(authority, url), 6379);
+    url.host = std::move(where.host);
+    url.port = where.port;
+}
+
+// "h:p,h:p" of the Sentinel and Cluster forms.
+std::vector<HostPort> parse_host_list(std::string_view list, std::uint16_t default_port) {
+    std::vector<HostPort> hosts;
+    constexpr std::size_t max_hosts = 64;
+    while (true) {
+        auto comma = list.find(',');
+        hosts.push_back(parse_host_port(list.substr(0, comma), default_port));
+        if (hosts.size() > max_hosts) fail("more than 64 hosts");
+        if (comma == std::string_view::npos) break;
+        list = list.substr(comma + 1);
+    }
+    return hosts;
+}
+
+void parse_sentinel(std::string_view rest, Url& url) {
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) fail("redis-sentinel:// needs /MASTERNAME after the sentinels");
+    url.seeds = parse_host_list(take_userinfo(rest.substr(0, slash), url), 26379);
+    std::string_view tail = rest.substr(slash + 1);
+    auto db_slash = tail.find('/');
+    url.master_name = percent_decode(tail.substr(0, db_slash), "master name");
+    if (url.master_name.empty()) fail("empty master name");
+    if (db_slash != std::string_view::npos && db_slash + 1 < tail.size())
+        url.db = parse_db(tail.substr(db_slash + 1));
+    url.topology = Url::Topology::sentinel;
+    url.host = url.seeds.front().host;
+    url.port = url.seeds.front().port;
+}
+
+void parse_cluster(std::string_view rest, Url& url) {
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+        std::string_view db = rest.substr(slash + 1);
+        if (!db.empty() && parse_db(db) != 0) fail("Redis Cluster has database 0 only");
+    }
+    url.seeds = parse_host_list(take_userinfo(rest.substr(0, slash), url), 6379);
+    url.topology = Url::Topology::cluster;
+    url.host = url.seeds.front().host;
+    url.port = url.seeds.front().port;
+}
+
+std::string print_host_port(const std::string& host, std::uint16_t port) {
+    std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    return out + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -194,9 +254,15 @@ Url Url::parse(std::string_view text) {
         if (rest.starts_with("//")) rest.remove_prefix(2);
         parse_unix(rest, url);
     } else if (text.starts_with("rediss://")) {
-        fail("TLS (rediss://) is not supported");
+        url.tls.enabled = true;
+        parse_tcp(text.substr(std::string_view("rediss://").size()), url);
+    } else if (text.starts_with("redis-sentinel://")) {
+        parse_sentinel(text.substr(std::string_view("redis-sentinel://").size()), url);
+    } else if (text.starts_with("redis-cluster://")) {
+        parse_cluster(text.substr(std::string_view("redis-cluster://").size()), url);
     } else {
-        fail("expected redis://HOST[:PORT][/DB] or unix:/PATH");
+        fail("expected redis://HOST[:PORT][/DB], rediss://..., unix:/PATH, "
+             "redis-sentinel://HOST:PORT,.../MASTER or redis-cluster://HOST:PORT,...");
     }
     return url;
 }
@@ -216,20 +282,39 @@ std::string Url::to_string() const {
         if (!password.empty()) add("password", "***");
         return out;
     }
-    out = "redis://";
-    if (!username.empty() || !password.empty()) {
-        out += percent_encode(username);
-        out += ':';
-        out += password.empty() ? "" : "***";
-        out += '@';
+    std::string credentials;
+    if (!username.empty() || !password.empty())
+        credentials = percent_encode(username) + ":" + (password.empty() ? "" : "***") + "@";
+    auto host_list = [&] {
+        std::string list;
+        for (const auto& seed : seeds) {
+            if (!list.empty()) list += ',';
+            list += seed.to_string();
+        }
+        return list;
+    };
+    if (topology == Topology::sentinel) {
+        out = "redis-sentinel://" + credentials + host_list() + "/" + percent_encode(master_name);
+        if (db != 0) out += "/" + std::to_string(db);
+        return out;
     }
-    if (host.find(':') != std::string::npos) {
-        out += "[" + host + "]";
-    } else {
-        out += host;
-    }
-    out += ":" + std::to_string(port);
+    if (topology == Topology::cluster) return "redis-cluster://" + credentials + host_list();
+    out = (tls.enabled ? "rediss://" : "redis://") + credentials + print_host_port(host, port);
     if (db != 0) out += "/" + std::to_string(db);
+    return out;
+}
+
+std::string HostPort::to_string() const { return print_host_port(host, port); }
+
+Url Url::node(const HostPort& where) const {
+    Url out = *this;
+    out.topology = Topology::single;
+    out.unix_socket = false;
+    out.path.clear();
+    out.host = where.host;
+    out.port = where.port;
+    out.seeds.clear();
+    out.master_name.clear();
     return out;
 }
 

@@ -117,7 +117,7 @@ TEST(RedisUrl, RejectsMalformed) {
          {"", "localhost:6379", "http://h", "redis://", "redis://:6379", "redis://h:", "redis://h:0",
           "redis://h:65536", "redis://h:12ab", "redis://h/x", "redis://h/-1", "redis://h/1/2",
           "redis://pw@h", "redis://[::1", "redis://[::1]x", "redis://:%zz@h", "redis://:%4@h",
-          "rediss://h", "unix:", "unix:relative.sock", "unix:/x?foo=1", "unix:/x?db", "unix:/x?db=-2",
+          "unix:", "unix:relative.sock", "unix:/x?foo=1", "unix:/x?db", "unix:/x?db=-2",
           "redis://h\nx:6379", "redis://h 1", "unix:/tmp/a\tb"}) {
         EXPECT_THROW(Url::parse(bad), std::invalid_argument) << "accepted: '" << bad << "'";
     }
