@@ -26,8 +26,8 @@
 # Every wait has a deadline. Exit 0: passed; anything else: failed, with the
 # reason and the services' logs. Needs root (rootful Podman), podman, runc,
 # docker-compose, debootstrap, swaks and curl (deploy/install-deps.sh).
-# Environment: DEBIAN_MIRROR (debootstrap, default deb.debian.org), KEEP=1
-# leaves the stack running for a look (then tear it down yourself, see the end).
+# Environment: DEBIAN_MIRROR (debootstrap, default deb.debian.org); KEEP=1
+# leaves the stack running for a look and prints the commands that remove it.
 set -euo pipefail
 
 root=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
@@ -89,7 +89,10 @@ teardown() {
         --format '{{.Names}} {{.Status}}'
     fi
     if [ "${KEEP:-0}" = 1 ]; then
-      say "KEEP=1: stack left running; DOCKER_HOST=unix://$work/podman.sock CONTAINERS_CONF=$CONTAINERS_CONF"
+      say "KEEP=1: the stack is left running; to remove it:"
+      echo "  export DOCKER_HOST=$DOCKER_HOST CONTAINERS_CONF=$CONTAINERS_CONF MAILPOLICY_TEST_CONFIG=$MAILPOLICY_TEST_CONFIG"
+      echo "  docker-compose -p $project ${compose_files[*]} --profile postfix --profile mta-core down --volumes"
+      echo "  kill $podman_pid; rm -rf $work"
       exit "$rc"
     fi
     COMPOSE_TIMEOUT=120 compose down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1
@@ -124,7 +127,7 @@ trap 'exit 130' INT TERM
 # on this image and on the official one.
 if ! podman image exists docker.io/library/debian:12-slim; then
   say "debootstrap bookworm from $mirror"
-  timeout 900 debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" \
+  timeout 600 debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" \
     > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
   rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin
   tar -C "$work/rootfs" -c . | timeout 300 podman import -q - docker.io/library/debian:12-slim >/dev/null \
@@ -151,7 +154,7 @@ postfix_port=$(free_port)
 mta_port=$(free_port)
 export POSTFIX_SMTP_PORT=127.0.0.1:$postfix_port MTA_CORE_SMTP_PORT=127.0.0.1:$mta_port
 build_start=$(date +%s)
-COMPOSE_TIMEOUT=1500 compose build > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "docker-compose build"; }
+COMPOSE_TIMEOUT=1200 compose build > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "docker-compose build"; }
 build_seconds=$(($(date +%s) - build_start))
 sizes=$(podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
   | grep -E 'mailpolicy:latest|mailpolicy-postfix:latest|mailpolicy-test-redis:latest' | sort -u | tr '\n' ';')
