@@ -90,7 +90,7 @@ teardown() {
     fi
     if [ "${KEEP:-0}" = 1 ]; then
       say "KEEP=1: the stack is left running; to remove it:"
-      echo "  export DOCKER_HOST=$DOCKER_HOST CONTAINERS_CONF=$CONTAINERS_CONF MAILPOLICY_TEST_CONFIG=$MAILPOLICY_TEST_CONFIG"
+      echo "  export DOCKER_HOST=$DOCKER_HOST CONTAINERS_CONF=$CONTAINERS_CONF MAILPOLICY_TEST_CONFIG=${MAILPOLICY_TEST_CONFIG:-}"
       echo "  docker-compose -p $project ${compose_files[*]} --profile postfix --profile mta-core down --volumes"
       echo "  kill $podman_pid; rm -rf $work"
       exit "$rc"
