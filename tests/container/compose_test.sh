@@ -57,6 +57,7 @@ done
 work=$(mktemp -d /tmp/mailpolicy-compose.XXXXXX)
 project=mpc$$
 podman_pid=
+up_pid=
 compose_files=(-f "$root/deploy/docker-compose.yml" -f "$root/tests/container/compose.podman.yml")
 compose() {
   timeout "${COMPOSE_TIMEOUT:-120}" docker-compose -p "$project" "${compose_files[@]}" \
@@ -81,6 +82,8 @@ teardown() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
+  # A `docker-compose up` still waiting for health checks.
+  [ -z "${up_pid:-}" ] || { kill "$up_pid" 2>/dev/null; wait "$up_pid" 2>/dev/null; }
   if [ -n "$podman_pid" ]; then
     if [ "$rc" != 0 ]; then
       say "logs of the failed run:"
