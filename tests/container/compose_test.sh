@@ -187,7 +187,10 @@ while :; do
   [ "$(date +%s)" -lt "$end" ] || { cat "$work/up.log"; fail "every service healthy: not within 240s"; }
   sleep 0.5
 done
-wait "$up_pid" || { cat "$work/up.log"; fail "docker-compose up"; }
+up_rc=0
+wait "$up_pid" || up_rc=$?
+up_pid=
+[ "$up_rc" = 0 ] || { cat "$work/up.log"; fail "docker-compose up (exit $up_rc)"; }
 healthy_seconds=$(($(date +%s) - up_start))
 say "all ${#services[@]} services healthy ${healthy_seconds}s after up"
 
