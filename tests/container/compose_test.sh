@@ -132,7 +132,9 @@ if ! podman image exists docker.io/library/debian:12-slim; then
   say "debootstrap bookworm from $mirror"
   timeout 600 debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" \
     > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
-  rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin
+  # As the official image: no package lists, no downloaded packages.
+  rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin \
+    "$work/rootfs/var/cache/apt/archives/"*.deb
   tar -C "$work/rootfs" -c . | timeout 300 podman import -q - docker.io/library/debian:12-slim >/dev/null \
     || fail "podman import of the debootstrap tree"
   rm -rf "$work/rootfs"
