@@ -21,14 +21,17 @@ build_packages=(
 # Run: Redis for greylisting and rate state.
 run_packages=(redis-server libsasl2-modules)
 # Tests: real peers and tools (Postfix, Dovecot, DNS servers for SPF and for
-# mta-core's resolver, SMTP clients); groff and man for the manual pages;
-# lintian, dpkg-dev (shlibdeps) and file for the Debian package; nc for the
-# README's check.
+# mta-core's resolver, SMTP clients, milter and SPF peers); groff and man for
+# the manual pages; lintian, dpkg-dev (shlibdeps) and file for the Debian
+# package; nc for the README's check; Podman (runc, netavark and aardvark-dns
+# for compose networks and service names, iptables for its port forwarding)
+# and debootstrap for the compose stack's test.
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
   sasl2-bin pflogsumm openssl dnsmasq-base miltertest postfix-policyd-spf-python
   groff-base man-db lintian dpkg-dev file netcat-openbsd
+  podman runc netavark aardvark-dns iptables debootstrap
 )
 # Benchmarks: the peers we compare against.
 bench_packages=(postfix-policyd-spf-python postfwd policyd-rate-limit dnsmasq-base)

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <system_error>
 
 #include "net/endpoint_asio.h"
 #include "smtp/reply.h"
@@ -39,7 +40,13 @@ public:
 
     asio::awaitable<bool> connect(const proto::net::Endpoint& where, std::chrono::seconds limit) {
         boost::system::error_code ec;
-        auto target = proto::net::to_asio(where);
+        proto::net::StreamProtocol::endpoint target;
+        try {
+            target = proto::net::resolve_for_connect(where);
+        } catch (const std::system_error& e) {
+            error_ = e.what();
+            co_return false;
+        }
         timer_.expires_after(limit);
         auto r = co_await (socket_.async_connect(target, use_nothrow) || timer_.async_wait(use_nothrow));
         if (r.index() == 1) {

@@ -1,7 +1,12 @@
 #include "net/endpoint_asio.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -24,6 +29,36 @@ Protocol::endpoint to_asio(const Endpoint& where) {
         throw std::system_error(EINVAL, std::generic_category(),
                                 where.to_string() + ": host must be a numeric address");
     return Protocol::endpoint(asio::ip::tcp::endpoint(addr, where.port));
+}
+
+Protocol::endpoint resolve_for_connect(const Endpoint& where) {
+    if (where.kind == Endpoint::Kind::unix_socket || where.host == "localhost")
+        return to_asio(where);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(where.host, ec);
+    if (!ec) return Protocol::endpoint(asio::ip::tcp::endpoint(addr, where.port));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(where.host.c_str(), nullptr, &hints, &found);
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
+    if (rc != 0 || found == nullptr)
+        throw std::system_error(EHOSTUNREACH, std::generic_category(),
+                                where.to_string() + ": " + (rc != 0 ? ::gai_strerror(rc) : "no address"));
+    asio::ip::tcp::endpoint ep;
+    if (found->ai_family == AF_INET6) {
+        const auto* sa = reinterpret_cast<const sockaddr_in6*>(found->ai_addr);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), &sa->sin6_addr, bytes.size());
+        ep = asio::ip::tcp::endpoint(asio::ip::address_v6(bytes, sa->sin6_scope_id), where.port);
+    } else {
+        const auto* sa = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
+        asio::ip::address_v4::bytes_type bytes;
+        std::memcpy(bytes.data(), &sa->sin_addr, bytes.size());
+        ep = asio::ip::tcp::endpoint(asio::ip::address_v4(bytes), where.port);
+    }
+    return Protocol::endpoint(ep);
 }
 
 void bind_acceptor(Acceptor& acceptor, const Endpoint& where, unsigned unix_mode) {

@@ -18,7 +18,14 @@ using Acceptor = boost::asio::basic_socket_acceptor<StreamProtocol>;
 void bind_acceptor(Acceptor& acceptor, const Endpoint& where,
                    unsigned unix_mode);
 
-// The generic endpoint to connect to (same resolution rules).
+// The generic endpoint for a numeric host or "localhost" (same rules).
 boost::asio::generic::stream_protocol::endpoint to_asio(const Endpoint& where);
+
+// The endpoint a client connects to: as to_asio, and a host name is looked up
+// with the system resolver (getaddrinfo: /etc/hosts, then DNS) at each call,
+// so a peer known by name (a container's service name) is found again after
+// it moved. Blocks for the lookup; the first address returned is used.
+// Throws std::system_error naming the address when the name does not resolve.
+boost::asio::generic::stream_protocol::endpoint resolve_for_connect(const Endpoint& where);
 
 }  // namespace proto::net

@@ -119,7 +119,7 @@ struct Client::Impl {
         auto c = std::make_unique<PooledConnection>(executor);
         Protocol::endpoint ep;
         try {
-            ep = net::to_asio(service);
+            ep = net::resolve_for_connect(service);
         } catch (const std::exception& e) {
             error = e.what();
             co_return nullptr;

@@ -2,7 +2,15 @@
 // policy replies, endpoints and networks.
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+
 #include "net/address.h"
+#include "net/endpoint_asio.h"
 #include "policy/action.h"
 #include "policy/client.h"
 #include "policy/request.h"
@@ -259,6 +267,56 @@ TEST(Endpoint, PostfixNotation) {
             << bad << ": " << net::parse_endpoint(bad).error;
     EXPECT_TRUE(net::parse_endpoint("localhost:25").endpoint);
     EXPECT_EQ(net::parse_endpoint("inet:127.0.0.1:foo").error, "bad port \"foo\"");
+}
+
+// Clients look names up (a compose service name); numeric hosts and
+// "localhost" are taken as they are, as listeners take them.
+TEST(Endpoint, ResolveForConnect) {
+    auto literal = [](const char* text) {
+        return net::resolve_for_connect(*net::parse_endpoint(text).endpoint);
+    };
+    EXPECT_EQ(literal("inet:192.0.2.7:10023"), net::to_asio(*net::parse_endpoint("inet:192.0.2.7:10023").endpoint));
+    EXPECT_EQ(literal("inet:[2001:db8::1]:24"), net::to_asio(*net::parse_endpoint("inet:[2001:db8::1]:24").endpoint));
+    EXPECT_EQ(literal("inet:localhost:25"), net::to_asio(*net::parse_endpoint("inet:127.0.0.1:25").endpoint));
+    EXPECT_EQ(literal("unix:/run/x.sock"), net::to_asio(*net::parse_endpoint("unix:/run/x.sock").endpoint));
+    // A name is an error for to_asio (listeners never wait on DNS) ...
+    net::Endpoint named{net::Endpoint::Kind::inet, "", 10023, ""};
+    // ... and resolved by the system resolver for a client: every name of
+    // /etc/hosts other than localhost resolves to one of its addresses there.
+    std::ifstream hosts("/etc/hosts");
+    std::multimap<std::string, std::string> listed;
+    for (std::string line; std::getline(hosts, line);) {
+        line = line.substr(0, line.find('#'));
+        std::istringstream words(line);
+        std::string addr, name;
+        if (!(words >> addr) || !net::IpAddress::parse(addr)) continue;
+        while (words >> name)
+            if (name != "localhost" && !net::IpAddress::parse(name)) listed.emplace(name, addr);
+    }
+    ASSERT_FALSE(listed.empty()) << "/etc/hosts names no host besides localhost";
+    for (const auto& [name, addr] : listed) {
+        named.host = name;
+        EXPECT_THROW(net::to_asio(named), std::system_error) << name;
+        auto ep = net::resolve_for_connect(named);
+        boost::asio::ip::tcp::endpoint tcp;
+        ASSERT_EQ(ep.size(), tcp.size()) << name;
+        std::memcpy(tcp.data(), ep.data(), ep.size());
+        EXPECT_EQ(tcp.port(), 10023);
+        auto [lo, hi] = listed.equal_range(name);
+        bool one_of = false;
+        for (auto it = lo; it != hi; ++it)
+            one_of = one_of || net::IpAddress::parse(it->second)->to_string() ==
+                                   net::IpAddress::parse(tcp.address().to_string())->to_string();
+        EXPECT_TRUE(one_of) << name << " resolved to " << tcp.address().to_string();
+    }
+    // A name nobody knows: an error naming the endpoint, not a crash.
+    named.host = "no-such-host.invalid";
+    try {
+        net::resolve_for_connect(named);
+        ADD_FAILURE() << "no-such-host.invalid resolved";
+    } catch (const std::system_error& e) {
+        EXPECT_NE(std::string(e.what()).find("no-such-host.invalid"), std::string::npos) << e.what();
+    }
 }
 
 TEST(Cidr, MatchingV4V6AndMapped) {
