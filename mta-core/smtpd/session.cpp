@@ -10,6 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <strings.h>
+
 #include <algorithm>
 #include <charconv>
 #include <span>
@@ -687,7 +689,20 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     }
     if (svc_.metrics)
         svc_.metrics->counter("smtpd_messages_accepted_total", "Messages queued (answered 250)").inc();
-    maillog::line("cleanup", tx_.queue_id + ": message-id=<>");
+    // cleanup's line: the Message-ID header as the message has it (Postfix
+    // logs the value, angle brackets included).
+    std::string message_id;
+    for (std::size_t pos = 0; pos < message.size();) {
+        auto eol = message.find("\r\n", pos);
+        if (eol == std::string::npos || eol == pos) break;
+        if (message.size() - pos > 11 && strncasecmp(message.data() + pos, "message-id:", 11) == 0) {
+            message_id = message.substr(pos + 11, eol - pos - 11);
+            message_id.erase(0, message_id.find_first_not_of(" \t"));
+            break;
+        }
+        pos = eol + 2;
+    }
+    maillog::line("cleanup", tx_.queue_id + ": message-id=" + maillog::printable(message_id.substr(0, 200)));
     maillog::line("qmgr", tx_.queue_id + ": from=<" + maillog::printable(tx_.sender) +
                               ">, size=" + std::to_string(message.size()) +
                               ", nrcpt=" + std::to_string(env.recipients.size()) +
