@@ -2,6 +2,7 @@
 #include "maildir.h"
 
 #include "fs/dir_sync.h"
+#include "fs/read_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -213,28 +214,9 @@ std::size_t count_lf(std::string_view s) {
     return n;
 }
 
+// A sane maildirsize is tiny: at most 1 MiB is read.
 bool read_small_file(const std::string& path, std::string& out, int& err) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        err = errno;
-        return false;
-    }
-    char buf[8192];
-    out.clear();
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            err = errno;
-            ::close(fd);
-            return false;
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-        if (out.size() > (1u << 20)) break;  // a sane maildirsize is tiny
-    }
-    ::close(fd);
-    return true;
+    return proto::fs::read_file(path, out, err, 1u << 20);
 }
 
 // Size from ",S=" in a Maildir file name, else stat().

@@ -20,6 +20,24 @@ def rss_mb(p):
 
 sel = selectors.DefaultSelector()
 state = {}
+
+def pump(seconds, until_done=False):
+    """Answer banners with EHLO and retire sessions past their EHLO reply."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and not (until_done and len(sel.get_map()) == 0):
+        for key, _ in sel.select(timeout=0.05):
+            sock = key.fileobj
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                continue
+            state[sock] += data
+            if key.data == 'banner' and b'\r\n' in state[sock]:
+                sock.send(b'EHLO idle.example\r\n'); state[sock] = b''
+                sel.modify(sock, selectors.EVENT_READ, 'ehlo')
+            elif key.data == 'ehlo' and b'\r\n250 ' in b'\r\n' + state[sock]:
+                sel.unregister(sock)
+
 start = time.time()
 opened = 0
 while opened < n:
@@ -30,34 +48,8 @@ while opened < n:
     opened += 1
     if opened % 500 == 0:
         # Let greetings arrive so the backlog never overflows.
-        deadline = time.time() + 0.5
-        while time.time() < deadline:
-            for key, _ in sel.select(timeout=0.05):
-                sock = key.fileobj
-                try:
-                    data = sock.recv(4096)
-                except BlockingIOError:
-                    continue
-                state[sock] += data
-                if key.data == 'banner' and b'\r\n' in state[sock]:
-                    sock.send(b'EHLO idle.example\r\n'); state[sock] = b''
-                    sel.modify(sock, selectors.EVENT_READ, 'ehlo')
-                elif key.data == 'ehlo' and b'\r\n250 ' in b'\r\n' + state[sock]:
-                    sel.unregister(sock)
-deadline = time.time() + 60
-while time.time() < deadline and len(sel.get_map()) > 0:
-    for key, _ in sel.select(timeout=0.1):
-        sock = key.fileobj
-        try:
-            data = sock.recv(4096)
-        except BlockingIOError:
-            continue
-        state[sock] += data
-        if key.data == 'banner' and b'\r\n' in state[sock]:
-            sock.send(b'EHLO idle.example\r\n'); state[sock] = b''
-            sel.modify(sock, selectors.EVENT_READ, 'ehlo')
-        elif key.data == 'ehlo' and b'\r\n250 ' in b'\r\n' + state[sock]:
-            sel.unregister(sock)
+        pump(0.5)
+pump(60, until_done=True)
 pending = len(sel.get_map())
 t0 = time.time()
 probe = socket.create_connection(('127.0.0.1', port))

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "fs/dir_sync.h"
+#include "fs/read_file.h"
 
 namespace mta::queue {
 
@@ -32,30 +33,6 @@ int write_all(int fd, std::string_view data) {
         data.remove_prefix(static_cast<std::size_t>(n));
     }
     return 0;
-}
-
-bool read_file(const std::string& path, std::string& out, int& err) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        err = errno;
-        return false;
-    }
-    struct stat st;
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
-    char buf[65536];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            err = errno;
-            ::close(fd);
-            return false;
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return true;
 }
 
 }  // namespace
@@ -138,7 +115,9 @@ std::optional<Loaded> QueueStore::load(Place place, const std::string& id,
     }
     std::string data;
     int err = 0;
-    if (!read_file(path(place, id), data, err)) {
+    // A queue file is at most message_size_limit plus its envelope; the
+    // bound here only keeps a corrupt or foreign file from exhausting memory.
+    if (!proto::fs::read_file(path(place, id), data, err, std::size_t{1} << 31)) {
         if (error) *error = std::string(std::strerror(err));
         return std::nullopt;
     }
