@@ -135,29 +135,7 @@ smtp_dns_support_level = disabled
 smtpd_recipient_restrictions = check_recipient_access static:HOLD, permit_mynetworks, reject
 local_destination_concurrency_limit = $conns
 CONF
-{
-  echo "127.0.0.1:$smtp_port inet n - n - - smtpd"
-  cat <<'MASTER'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-MASTER
-} > "$tmp/postfix/master.cf"
+postfix_master_cf "$smtp_port" local > "$tmp/postfix/master.cf"
 postfix -c "$tmp/postfix" start >"$tmp/postfix.out" 2>&1 || { cat "$tmp/postfix.out" >&2; exit 1; }
 postfix_running=1
 wait_port "$smtp_port"

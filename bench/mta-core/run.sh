@@ -97,30 +97,7 @@ maillog_file = $tmp/pf-maillog
 maillog_file_prefixes = $tmp
 $common
 CONF
-{
-  echo "127.0.0.1:$pf_port inet n - n - - smtpd"
-  cat <<'MASTER'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-MASTER
-} > "$tmp/postfix/master.cf"
+postfix_master_cf "$pf_port" smtp relay > "$tmp/postfix/master.cf"
 postfix -c "$tmp/postfix" start >"$tmp/postfix.out" 2>&1 || { cat "$tmp/postfix.out" >&2; exit 1; }
 postfix_running=1
 wait_port "$pf_port"
