@@ -17,6 +17,7 @@
 #include "daemon/blocking.h"
 #include "daemon/metrics.h"
 #include "maillog.h"
+#include "message_header.h"
 #include "queue/queue_store.h"
 
 namespace mta::qmgr {
@@ -25,14 +26,6 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string rfc2822_date(std::time_t t) {
-    struct tm tm;
-    ::localtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);
-    return buf;
-}
 
 std::string seconds_text(double s) {
     char buf[32];
@@ -55,7 +48,7 @@ std::string make_bounce(const std::string& myhostname, const std::string& queue_
     m += "MIME-Version: 1.0\r\n";
     m += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"" + boundary + "\"\r\n";
     m += "Content-Transfer-Encoding: 8bit\r\n";
-    m += "Date: " + rfc2822_date(std::time(nullptr)) + "\r\n";
+    m += "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n";
     m += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
     m += "--" + boundary + "\r\n";
     m += "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
@@ -70,7 +63,7 @@ std::string make_bounce(const std::string& myhostname, const std::string& queue_
     m += "Reporting-MTA: dns; " + myhostname + "\r\n";
     m += "X-Postfix-Queue-ID: " + queue_id + "\r\n";
     m += "X-Postfix-Sender: rfc822; " + sender + "\r\n";
-    m += "Arrival-Date: " + rfc2822_date(static_cast<std::time_t>(arrival)) + "\r\n";
+    m += "Arrival-Date: " + rfc5322_date(static_cast<std::time_t>(arrival)) + "\r\n";
     for (const auto& f : failures) {
         m += "\r\nFinal-Recipient: rfc822; " + f.recipient + "\r\n";
         if (!f.original.empty() && f.original != f.recipient)

@@ -10,8 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <strings.h>
-
 #include <algorithm>
 #include <charconv>
 #include <span>
@@ -26,6 +24,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "maillog.h"
+#include "message_header.h"
 #include "dns/resolver.h"
 #include "queue/queue_store.h"
 #include "sasl/sasl.h"
@@ -94,14 +93,6 @@ std::string upper(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return out;
-}
-
-std::string rfc2822_date(std::time_t t) {
-    struct tm tm;
-    ::localtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);
-    return buf;
 }
 
 // The reply to a command: code and text (text may hold several lines joined by \n).
@@ -535,7 +526,7 @@ std::string Session::received_header(std::string_view first_rcpt) {
     if (!facts_.sasl_username.empty()) proto += "A";
     h += "\tby " + cfg_->myhostname + " with " + proto + " id " + tx_.queue_id;
     if (tx_.recipients.size() == 1) h += "\r\n\tfor <" + maillog::printable(first_rcpt) + ">";
-    h += "; " + rfc2822_date(std::time(nullptr)) + "\r\n";
+    h += "; " + rfc5322_date(std::time(nullptr)) + "\r\n";
     return h;
 }
 
@@ -592,14 +583,8 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         co_return Reply{552, "5.3.4 Error: message file too big"};
     }
     std::string body = data.take();
-    // Hop count (RFC 5321 6.3): count Received: fields in the header.
-    std::size_t hops = 0;
-    for (std::size_t pos = 0; pos < body.size();) {
-        auto eol = body.find("\r\n", pos);
-        if (eol == std::string::npos || eol == pos) break;  // end of header
-        if (body.compare(pos, 9, "Received:") == 0 || body.compare(pos, 9, "received:") == 0) ++hops;
-        pos = eol + 2;
-    }
+    // Hop count (RFC 5321 6.3): the Received: fields in the header.
+    const std::size_t hops = count_fields(body, "Received");
     if (hops > cfg_->hopcount_limit) {
         log_reject("END-OF-MESSAGE", "554 5.4.0 Error: too many hops", envelope_part("", facts_));
         co_return Reply{554, "5.4.0 Error: too many hops"};
@@ -617,21 +602,8 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     message += received_header(tx_.recipients.empty() ? "" : tx_.recipients.front());
     if (!facts_.sasl_username.empty()) {
         // A submission (RFC 6409 8.2, 8.3): add what the client left out.
-        auto has_field = [&](std::string_view name) {
-            for (std::size_t pos = 0; pos < body.size();) {
-                auto eol = body.find("\r\n", pos);
-                if (eol == std::string::npos || eol == pos) return false;
-                if (body.size() - pos > name.size() &&
-                    std::equal(name.begin(), name.end(), body.begin() + static_cast<std::ptrdiff_t>(pos),
-                               [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                           std::tolower(static_cast<unsigned char>(b)); }))
-                    return true;
-                pos = eol + 2;
-            }
-            return false;
-        };
-        if (!has_field("message-id:")) message += "Message-ID: <" + tx_.queue_id + "@" + cfg_->myhostname + ">\r\n";
-        if (!has_field("date:")) message += "Date: " + rfc2822_date(std::time(nullptr)) + "\r\n";
+        if (!field_value(body, "Message-ID")) message += "Message-ID: <" + tx_.queue_id + "@" + cfg_->myhostname + ">\r\n";
+        if (!field_value(body, "Date")) message += "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n";
     }
     message += body;
     if (tx_.effects.discard) {
@@ -691,17 +663,7 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         svc_.metrics->counter("smtpd_messages_accepted_total", "Messages queued (answered 250)").inc();
     // cleanup's line: the Message-ID header as the message has it (Postfix
     // logs the value, angle brackets included).
-    std::string message_id;
-    for (std::size_t pos = 0; pos < message.size();) {
-        auto eol = message.find("\r\n", pos);
-        if (eol == std::string::npos || eol == pos) break;
-        if (message.size() - pos > 11 && strncasecmp(message.data() + pos, "message-id:", 11) == 0) {
-            message_id = message.substr(pos + 11, eol - pos - 11);
-            message_id.erase(0, message_id.find_first_not_of(" \t"));
-            break;
-        }
-        pos = eol + 2;
-    }
+    std::string message_id(field_value(message, "Message-ID").value_or(""));
     maillog::line("cleanup", tx_.queue_id + ": message-id=" + maillog::printable(message_id.substr(0, 200)));
     maillog::line("qmgr", tx_.queue_id + ": from=<" + maillog::printable(tx_.sender) +
                               ">, size=" + std::to_string(message.size()) +

@@ -60,6 +60,19 @@ bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout = 
     return false;
 }
 
+// Postfix's smtp-sink refusing every RCPT with 5xx, as remote.test's
+// nexthop (transport_maps).
+struct RefusingNexthop {
+    int port = free_port();
+    Process process{{"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"}};
+    RefusingNexthop() { wait_for_tcp("127.0.0.1", port); }
+    mtatest::Options options() const {
+        mtatest::Options o;
+        o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
+        return o;
+    }
+};
+
 }  // namespace
 
 TEST(MtaDelivery, RelayhostReceivesExactlyWhatWasStored) {
@@ -98,12 +111,8 @@ TEST(MtaDelivery, RelayhostReceivesExactlyWhatWasStored) {
 }
 
 TEST(MtaDelivery, AHardRefusalBouncesToTheSenderWithADeliveryStatusReport) {
-    int port = free_port();
-    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
-    wait_for_tcp("127.0.0.1", port);
-    mtatest::Options o;
-    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
-    MtaInstance mta(o);
+    RefusingNexthop sink;
+    MtaInstance mta(sink.options());
     auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
                   "127.0.0.2", "--from", "alice@example.org", "--to", "nobody@remote.test", "--header",
                   "Subject: will bounce"});
@@ -122,12 +131,8 @@ TEST(MtaDelivery, AHardRefusalBouncesToTheSenderWithADeliveryStatusReport) {
 }
 
 TEST(MtaDelivery, NoBounceToTheNullSender) {
-    int port = free_port();
-    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
-    wait_for_tcp("127.0.0.1", port);
-    mtatest::Options o;
-    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
-    MtaInstance mta(o);
+    RefusingNexthop sink;
+    MtaInstance mta(sink.options());
     auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
                   "127.0.0.2", "--from", "<>", "--to", "nobody@remote.test"});
     ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -396,3 +396,23 @@ TEST(MtaSmtpd, HelpOffersWhatMtaCoreHas) {
     EXPECT_NE(h.output.find("--print-config"), std::string::npos) << h.output;
     EXPECT_NE(h.output.find("queue list"), std::string::npos) << h.output;
 }
+
+// RFC 5321 6.3: a message that went through too many hops (Received: fields,
+// in any case) is refused; its message-id reaches the maillog.
+TEST(MtaSmtpd, TooManyHopsAreRefusedAndTheMessageIdIsLogged) {
+    mtatest::Options o;
+    o.main_cf = "hopcount_limit = 2\n";
+    MtaInstance mta(o);
+    auto c = hello(mta);
+    auto send = [&](const std::string& header) {
+        cmd(*c, "MAIL FROM:<a@remote.example>");
+        cmd(*c, "RCPT TO:<alice@example.org>");
+        cmd(*c, "DATA");
+        c->send(header + "Subject: hops\r\n\r\nbody\r\n.\r\n");
+        return c->reply();
+    };
+    EXPECT_EQ(send("Received: one\r\nreceived: two\r\nRECEIVED: three\r\n"), "554 5.4.0 Error: too many hops");
+    EXPECT_EQ(send("Received: one\r\nMessage-ID: <hop@remote.example>\r\nReceived: two\r\n").substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    EXPECT_TRUE(mta.maillog_has("message-id=<hop@remote.example>"));
+}
