@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -44,19 +46,29 @@ void TempDir::write(const std::string& name, const std::string& content) const {
 }
 
 int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    // The kernel may hand the same ephemeral port to two binds in a row once the
+    // first is released; a fixture that asks for several ports (a cluster's node
+    // and bus ports) must never get one twice, so this process remembers them.
+    static std::mutex mutex;
+    static std::set<int> given;
+    std::lock_guard lock(mutex);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = 0;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+            ::close(fd);
+            throw std::runtime_error("bind failed");
+        }
+        socklen_t len = sizeof sa;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
         ::close(fd);
-        throw std::runtime_error("bind failed");
+        int port = ntohs(sa.sin_port);
+        if (given.insert(port).second) return port;
     }
-    socklen_t len = sizeof sa;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    ::close(fd);
-    return ntohs(sa.sin_port);
+    throw std::runtime_error("no fresh free port after 100 attempts");
 }
 
 namespace {

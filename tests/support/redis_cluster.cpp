@@ -24,18 +24,7 @@ bool contains(const Reply& r, const std::string& text) {
 }  // namespace
 
 RedisCluster::RedisCluster() {
-    for (int i = 0; i < size; ++i) {
-        ports_[i] = free_port();
-        int bus = free_port();
-        processes_[i] = Process({"redis-server", "--port", std::to_string(ports_[i]), "--bind", "127.0.0.1",
-                                 "--cluster-enabled", "yes", "--cluster-port", std::to_string(bus),
-                                 "--cluster-config-file", dir_.file("nodes-" + std::to_string(i) + ".conf"),
-                                 "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
-                                 "--dir", dir_.path(), "--save", "", "--appendonly", "no",
-                                 "--daemonize", "no"},
-                                dir_.file("node-" + std::to_string(i) + ".log"));
-    }
-    for (int i = 0; i < size; ++i) wait_for_tcp("127.0.0.1", ports_[i], 10s);
+    for (int i = 0; i < size; ++i) start_node(i);
     std::vector<std::string> create{"redis-cli", "--cluster", "create"};
     for (int port : ports_) create.push_back("127.0.0.1:" + std::to_string(port));
     for (const char* arg : {"--cluster-replicas", "1", "--cluster-yes"}) create.push_back(arg);
@@ -61,6 +50,34 @@ RedisCluster::RedisCluster() {
         if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("Redis Cluster not ready in time");
         std::this_thread::sleep_for(50ms);  // polling interval, not synchronisation
     }
+}
+
+// A node that exits before it listens (a port taken by another program between
+// free_port() and its bind) is started again on other ports; its log is kept in
+// the error when it never comes up.
+void RedisCluster::start_node(int i) {
+    const std::string log = dir_.file("node-" + std::to_string(i) + ".log");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        ports_[i] = free_port();
+        int bus = free_port();
+        processes_[i] = Process({"redis-server", "--port", std::to_string(ports_[i]), "--bind", "127.0.0.1",
+                                 "--cluster-enabled", "yes", "--cluster-port", std::to_string(bus),
+                                 "--cluster-config-file", dir_.file("nodes-" + std::to_string(i) + ".conf"),
+                                 "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
+                                 "--dir", dir_.path(), "--save", "", "--appendonly", "no",
+                                 "--daemonize", "no"},
+                                log);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (processes_[i].running() && std::chrono::steady_clock::now() < deadline) {
+            try {
+                wait_for_tcp("127.0.0.1", ports_[i], 100ms);
+                return;
+            } catch (const std::exception&) {
+            }
+        }
+        processes_[i].stop(2s);
+    }
+    throw std::runtime_error("Redis Cluster node " + std::to_string(i) + " did not listen; log:\n" + read_file(log));
 }
 
 RedisCluster::~RedisCluster() {

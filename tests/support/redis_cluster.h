@@ -34,6 +34,8 @@ public:
     int new_master(int slot, int dead);
 
 private:
+    void start_node(int node);
+
     TempDir dir_;
     std::array<int, size> ports_{};
     std::array<Process, size> processes_;
