@@ -496,6 +496,16 @@ struct Builder {
         env.access_map_reject_code = code("access_map_reject_code");
         env.access_map_defer_code = code("access_map_defer_code");
         env.unknown_local_recipient_reject_code = code("unknown_local_recipient_reject_code");
+        // Postfix accepts exactly these two (smtpd_check.c); anything else is fatal there too.
+        auto defer_if_permit = [&](std::string_view name) {
+            std::string value = s.str(name);
+            if (value == "defer_if_permit") return true;
+            if (value == "defer") return false;
+            throw ConfigError(std::string(name) + " = " + value + ": specify defer or defer_if_permit");
+        };
+        env.unknown_client_tempfail_defer_if_permit = defer_if_permit("reject_tempfail_action");
+        env.unknown_helo_tempfail_defer_if_permit = defer_if_permit("unknown_helo_hostname_tempfail_action");
+        env.unknown_address_tempfail_defer_if_permit = defer_if_permit("unknown_address_tempfail_action");
         env.on_warning = [](const std::string& text) { proto::log::warning(text); };
         if (metrics) {
             auto* registry = metrics;

@@ -100,10 +100,12 @@ struct Environment {
         invalid_hostname_reject_code = 501, maps_rbl_reject_code = 554,
         access_map_reject_code = 554, access_map_defer_code = 450,
         unknown_local_recipient_reject_code = 550, unverified_sender_reject_code = 450;
-    bool reject_tempfail_action_defer_if_permit = true;  // reject_tempfail_action
-    bool unknown_helo_tempfail_defer_if_permit = true;
-    bool unknown_address_tempfail_defer_if_permit = true;
-    bool unknown_client_tempfail_defer_if_permit = true;
+    // What a reject-type check does when DNS fails temporarily: defer_if_permit
+    // (keep looking for a reason to reject) or defer at once (postconf(5)
+    // reject_tempfail_action and its finer-grained siblings).
+    bool unknown_helo_tempfail_defer_if_permit = true;     // unknown_helo_hostname_tempfail_action
+    bool unknown_address_tempfail_defer_if_permit = true;  // unknown_address_tempfail_action
+    bool unknown_client_tempfail_defer_if_permit = true;   // reject_tempfail_action
     // Called for each policy query (service, latency) for metrics and logs.
     std::function<void(const PolicyService&, std::chrono::steady_clock::duration, bool ok)>
         on_policy;

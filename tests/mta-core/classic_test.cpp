@@ -258,3 +258,71 @@ TEST_F(Classic, WithTheMismatchCheckOnSubmission) {
     EXPECT_NE(r.output.find("553"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("not owned by user " + user_), std::string::npos) << r.output;
 }
+
+namespace {
+
+// reject_tempfail_action and its siblings, against a name server that answers
+// SERVFAIL to everything (127.0.0.78:53, through mta-core's own resolv.conf).
+class TempfailActions : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dns_ = Process({"/usr/bin/python3", "-c",
+                        "import socket, dnslib\n"
+                        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.78', 53))\n"
+                        "print('ready', flush=True)\n"
+                        "while True:\n"
+                        "    data, peer = s.recvfrom(4096)\n"
+                        "    reply = dnslib.DNSRecord.parse(data).reply(); reply.header.rcode = 2\n"
+                        "    s.sendto(reply.pack(), peer)\n"},
+                       dir_.file("dns.log"));
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (read_file(dir_.file("dns.log")).find("ready") == std::string::npos) {
+            ASSERT_TRUE(dns_.running()) << read_file(dir_.file("dns.log"));
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_file(dir_.file("dns.log"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waiting for a server to start
+        }
+        dir_.write("resolv.conf", "nameserver 127.0.0.78\noptions timeout:1 attempts:1\n");
+    }
+    void TearDown() override { dns_.stop(); }
+
+    // MAIL FROM's reply with the sender checks at MAIL (smtpd_delay_reject = no).
+    std::string mail_from(const std::string& actions, const std::string& sender) {
+        mtatest::Options o;
+            o.main_cf = actions +
+                    "smtpd_delay_reject = no\n"
+                    "smtpd_sender_restrictions = reject_unknown_sender_domain, "
+                    "check_sender_access inline:{ refused@fail.test=REJECT }, permit\n";
+        o.wrapper = {"/usr/bin/unshare", "-m", "/bin/sh", "-c",
+                     "mount --bind " + dir_.file("resolv.conf") + " /etc/resolv.conf && exec \"$@\"", "sh"};
+        MtaInstance mta(o);
+        LineClient c("127.0.0.1", mta.port());
+        c.reply();
+        cmd(c, "EHLO client.test");
+        return cmd(c, "MAIL FROM:<" + sender + ">");
+    }
+
+    TempDir dir_;
+    Process dns_;
+};
+
+}  // namespace
+
+TEST_F(TempfailActions, DeferIfPermitKeepsLookingForAReasonToReject) {
+    EXPECT_EQ(mail_from("", "refused@fail.test"), "554 5.7.1 <refused@fail.test>: Sender address rejected: Access denied");
+    EXPECT_EQ(mail_from("", "other@fail.test"), "450 4.1.8 <other@fail.test>: Sender address rejected: Domain not found");
+}
+
+TEST_F(TempfailActions, DeferDefersAtOnceAndAnUnknownActionIsAConfigError) {
+    EXPECT_EQ(mail_from("unknown_address_tempfail_action = defer\n", "refused@fail.test"),
+              "450 4.1.8 <refused@fail.test>: Sender address rejected: Domain not found");
+    // The finer parameter follows reject_tempfail_action by default.
+    EXPECT_EQ(mail_from("reject_tempfail_action = defer\n", "refused@fail.test"),
+              "450 4.1.8 <refused@fail.test>: Sender address rejected: Domain not found");
+    mtatest::Options o;
+    MtaInstance probe(o);
+    probe.rewrite_main_cf("reject_tempfail_action = bounce\n");
+    auto check = probe.command({"--check-config"});
+    EXPECT_NE(check.exit_code, 0);
+    EXPECT_NE(check.output.find("reject_tempfail_action = bounce: specify defer or defer_if_permit"), std::string::npos)
+        << check.output;
+}
