@@ -31,3 +31,8 @@ target_include_directories(fuzz_mta_tables PRIVATE ${mta_dir})
 mp_add_fuzzer(fuzz_mta_queue_file SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_queue_file_fuzz.cpp
   ${mta_dir}/queue/queue_file.cpp)
 target_include_directories(fuzz_mta_queue_file PRIVATE ${mta_dir})
+
+# Message header helpers: field lookups and header_size_limit truncation.
+mp_add_fuzzer(fuzz_mta_message_header SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_message_header_fuzz.cpp
+  ${mta_dir}/message_header.cpp)
+target_include_directories(fuzz_mta_message_header PRIVATE ${mta_dir})

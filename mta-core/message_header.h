@@ -21,4 +21,11 @@ std::size_t count_fields(std::string_view message, std::string_view name);
 // The first such field's value on its first line, leading blanks removed.
 std::optional<std::string_view> field_value(std::string_view message, std::string_view name);
 
+// Postfix's header_size_limit (postconf(5): "If a header is larger, the
+// excess is discarded"): a header field, its first line with its folded
+// continuation lines, longer than limit bytes keeps its first limit bytes,
+// cut at a line end where one falls inside them, so every line still ends
+// with CRLF. Returns how many fields were cut.
+std::size_t truncate_long_fields(std::string& message, std::size_t limit);
+
 }  // namespace mta

@@ -583,6 +583,12 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         co_return Reply{552, "5.3.4 Error: message file too big"};
     }
     std::string body = data.take();
+    const std::size_t truncated = truncate_long_fields(body, cfg_->header_size_limit);
+    if (truncated)
+        maillog::line("smtpd", tx_.queue_id + ": warning: " + std::to_string(truncated) +
+                                   " header field(s) longer than header_size_limit (" +
+                                   std::to_string(cfg_->header_size_limit) + " bytes) truncated, from " +
+                                   maillog::printable(facts_.namaddr()));
     // Hop count (RFC 5321 6.3): the Received: fields in the header.
     const std::size_t hops = count_fields(body, "Received");
     if (hops > cfg_->hopcount_limit) {

@@ -416,3 +416,26 @@ TEST(MtaSmtpd, TooManyHopsAreRefusedAndTheMessageIdIsLogged) {
               "250 2.0.0 Ok: queued as ");
     EXPECT_TRUE(mta.maillog_has("message-id=<hop@remote.example>"));
 }
+
+// header_size_limit: a header field longer than the limit keeps its first
+// bytes, the rest of the message is intact, and the maillog says so.
+TEST(MtaSmtpd, AHeaderFieldOverHeaderSizeLimitIsTruncated) {
+    mtatest::Options o;
+    o.main_cf = "header_size_limit = 1024\n";
+    MtaInstance mta(o);
+    auto c = hello(mta);
+    cmd(*c, "MAIL FROM:<a@remote.example>");
+    cmd(*c, "RCPT TO:<alice@example.org>");
+    cmd(*c, "DATA");
+    std::string folded;
+    for (int i = 0; i < 100; ++i) folded += " continuation-" + std::to_string(i) + "\r\n";
+    c->send("Subject: long\r\nX-Big: start\r\n" + folded + "To: alice@example.org\r\n\r\nthe body\r\n.\r\n");
+    EXPECT_EQ(c->reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string m = read_file(files[0]);
+    EXPECT_NE(m.find("X-Big: start\n continuation-0\n"), std::string::npos) << m;
+    EXPECT_EQ(m.find("continuation-99"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nTo: alice@example.org\n\nthe body\n"), std::string::npos) << m;
+    EXPECT_TRUE(mta.maillog_has("header field(s) longer than header_size_limit (1024 bytes) truncated"));
+}
