@@ -1,7 +1,8 @@
 // Fuzz what mta-core's resolver keeps from a DNS answer (c-ares parses the
 // wire format): every kept name is a host name, every address parses, no
-// more than max_answers records; and the name checks on the same bytes as
-// text (a reverse name is always a valid query name).
+// more than max_answers records, TXT printable and bounded; and the name
+// checks on the same bytes as text (a reverse name is always a valid query
+// name).
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -36,6 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (names.size() > max_answers) std::abort();
         for (const auto& n : names)
             if (!valid_hostname(n)) std::abort();
+    }
+    std::vector<std::string> txt;
+    parse_txt(ARES_SUCCESS, data, size, txt);
+    if (txt.size() > max_answers) std::abort();
+    for (const auto& t : txt) {
+        if (t.size() > max_txt) std::abort();
+        for (char c : t)
+            if (c < 0x20 || c > 0x7e) std::abort();
     }
     std::string_view text(reinterpret_cast<const char*>(data), size);
     if (valid_hostname(text) && !valid_query_name(text)) std::abort();

@@ -507,6 +507,24 @@ struct Builder {
         env.unknown_helo_tempfail_defer_if_permit = defer_if_permit("unknown_helo_hostname_tempfail_action");
         env.unknown_address_tempfail_defer_if_permit = defer_if_permit("unknown_address_tempfail_action");
         env.on_warning = [](const std::string& text) { proto::log::warning(text); };
+        {
+            // default_rbl_reply is a raw parameter: expanded here, per listing.
+            std::vector<std::shared_ptr<const tables::Table>> reply_maps;
+            for (const auto& m : s.list("rbl_reply_maps")) reply_maps.push_back(table(m, tables::Flavour::access));
+            auto settings = std::make_shared<const config::Settings>(s);
+            std::string fallback = s.raw("default_rbl_reply");
+            (void)settings->expand(fallback, {});  // a syntax error is a config error now, not at the first hit
+            env.rbl_reply = [settings, reply_maps, fallback](const std::string& domain,
+                                                             const restrictions::Environment::Macros& macros) {
+                std::string text = fallback;
+                for (const auto& m : reply_maps)
+                    if (auto found = m->lookup(domain)) {
+                        text = *found;
+                        break;
+                    }
+                return settings->expand(text, macros);
+            };
+        }
         if (metrics) {
             auto* registry = metrics;
             env.on_policy = [registry](const restrictions::PolicyService& service,

@@ -202,6 +202,11 @@ public:
 
     // Expand any text as a parameter value would be.
     std::string expand(std::string_view text) const;
+    // The same with a program's own macros beside the parameters (Postfix's
+    // smtpd expands default_rbl_reply with $rbl_code, $client_address...);
+    // their values are inserted as they are, never expanded again.
+    std::string expand(std::string_view text,
+                       const std::map<std::string, std::string, std::less<>>& literals) const;
 
     // Checks every explicitly set parameter. Unsupported: throws ConfigError
     // naming all of them with hints. Unknown: returned as warnings, as Postfix

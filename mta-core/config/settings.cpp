@@ -12,6 +12,14 @@ namespace mta::config {
 struct Settings::Expansion {
     std::vector<std::string> stack;
     std::size_t lookups = 0;
+    // A program's own macros ($rbl_code, $client_address...): their values
+    // are data, inserted as they are and never expanded again.
+    const std::map<std::string, std::string, std::less<>>* literals = nullptr;
+    const std::string* literal(std::string_view name) const {
+        if (!literals) return nullptr;
+        auto it = literals->find(name);
+        return it == literals->end() ? nullptr : &it->second;
+    }
 };
 
 namespace {
@@ -217,9 +225,22 @@ std::string Settings::expand(std::string_view text) const {
     return out;
 }
 
+std::string Settings::expand(std::string_view text,
+                             const std::map<std::string, std::string, std::less<>>& literals) const {
+    Expansion x;
+    x.literals = &literals;
+    std::string out;
+    expand_into(text, out, x, 0);
+    return out;
+}
+
 std::string Settings::lookup_expanded(std::string_view name, Expansion& x, int depth,
                                       bool& is_defined) const {
     if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
+    if (const std::string* value = x.literal(name)) {
+        is_defined = true;
+        return *value;
+    }
     is_defined = defined(name);
     if (!is_defined) return {};
     if (std::find(x.stack.begin(), x.stack.end(), name) != x.stack.end()) {
@@ -292,7 +313,8 @@ void Settings::expand_into(std::string_view text, std::string& out, Expansion& x
             // As mac_expand: the test is on the looked-up (unexpanded) value,
             // so ${a:x} with a = $empty_thing gives nothing.
             if (++x.lookups > max_lookups) throw ConfigError("too many macro expansions");
-            bool nonempty = defined(name) && !raw(name).empty();
+            const std::string* value = x.literal(name);
+            bool nonempty = value ? !value->empty() : defined(name) && !raw(name).empty();
             cond = op == '?' ? nonempty : !nonempty;
             branches = body.substr(j + 1);
         }

@@ -102,4 +102,26 @@ Outcome parse_ptr(int ares_status, const unsigned char* data, std::size_t size,
     return out.empty() ? Outcome::not_found : Outcome::found;
 }
 
+Outcome parse_txt(int ares_status, const unsigned char* data, std::size_t size, std::vector<std::string>& out) {
+    if (ares_status != ARES_SUCCESS) return outcome_of(ares_status);
+    ares_txt_ext* list = nullptr;
+    int rc = ares_parse_txt_reply_ext(data, length_of(size), &list);
+    if (rc != ARES_SUCCESS) return parse_failure(rc);
+    std::size_t seen = 0;
+    for (auto* r = list; r; r = r->next) {
+        if (r->record_start) {
+            if (++seen > max_answers) break;
+            out.emplace_back();
+        }
+        if (out.empty()) continue;
+        std::string& text = out.back();
+        for (std::size_t i = 0; i < r->length && text.size() < max_txt; ++i) {
+            unsigned char c = r->txt[i];
+            text += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+        }
+    }
+    ares_free_data(list);
+    return out.empty() ? Outcome::not_found : Outcome::found;
+}
+
 }  // namespace mta::dns

@@ -42,4 +42,10 @@ Outcome parse_mx(int ares_status, const unsigned char* data, std::size_t size, s
 Outcome parse_ptr(int ares_status, const unsigned char* data, std::size_t size,
                   const std::array<std::uint8_t, 16>& address, bool v6, std::vector<std::string>& out);
 
+// TXT: each record's strings joined (RFC 7208 3.3 reads them so, and so do
+// DNS lists' reasons), as printable ASCII ('?' for anything else) of at most
+// max_txt bytes, for a reply text or a log line.
+inline constexpr std::size_t max_txt = 255;
+Outcome parse_txt(int ares_status, const unsigned char* data, std::size_t size, std::vector<std::string>& out);
+
 }  // namespace mta::dns

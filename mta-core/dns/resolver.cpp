@@ -36,6 +36,7 @@ constexpr int class_in = 1;
 constexpr int type_a = 1;
 constexpr int type_ptr = 12;
 constexpr int type_mx = 15;
+constexpr int type_txt = 16;
 constexpr int type_aaaa = 28;
 
 // Queries handed to c-ares at once; the rest wait in order.
@@ -540,6 +541,18 @@ asio::awaitable<ClientNames> AresResolver::client_names(std::string ip) {
         }))
         names.client_name = names.reverse_client_name;
     co_return names;
+}
+
+asio::awaitable<DnsAnswer> AresResolver::text(std::string name) {
+    if (!valid_query_name(name)) co_return DnsAnswer{DnsAnswer::not_found, {}};
+    std::vector<Query> qs;
+    qs.push_back(Query{std::string(strip_root_dot(name)), type_txt});
+    auto op = query_all(impl_, std::move(qs));
+    std::vector<Raw> raws = co_await std::move(op);
+    DnsAnswer answer;
+    answer.status = to_status(
+        mta::dns::parse_txt(raws[0].status, raws[0].data.data(), raws[0].data.size(), answer.values));
+    co_return answer;
 }
 
 }  // namespace mta::dns

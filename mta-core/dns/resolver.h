@@ -78,6 +78,8 @@ public:
     boost::asio::awaitable<restrictions::DnsAnswer> addresses(std::string name) override;
     // MX; values are host names in preference order ("" alone: null MX).
     boost::asio::awaitable<restrictions::DnsAnswer> mail_exchangers(std::string domain) override;
+    // TXT (a DNS list's reason): each record's strings joined, printable.
+    boost::asio::awaitable<restrictions::DnsAnswer> text(std::string name) override;
     // For delivery: sorted by preference, equal preferences shuffled. A null
     // MX is one record with an empty host and status found.
     boost::asio::awaitable<std::vector<MxRecord>> mx(std::string domain,

@@ -459,6 +459,61 @@ proto::policy::Request policy_request(const Facts& f, const PolicyService& servi
 }
 
 // One item. nullopt: no decision, go on.
+// The reply for a DNS list hit (Postfix's smtpd_check.c rbl_reject_reply):
+// rbl_reply_maps by the list's domain, else default_rbl_reply, expanded with
+// the listing's macros; $rbl_reason is the listing's TXT record. A template
+// whose result is not a 4xx/5xx reply with safe text gets Postfix's default
+// text and a warning, never a malformed reply to the client.
+asio::awaitable<std::string> rbl_refusal(const Environment& env, const Facts& f, std::string rbl_class,
+                                         std::string what, std::string rbl_domain, std::string query) {
+    const int code = env.maps_rbl_reject_code;
+    std::string reason;
+    if (env.resolver) {
+        auto txt = co_await env.resolver->text(query);
+        if (txt.status == DnsAnswer::found) reason = txt.values.front();
+    }
+    std::string fallback = std::to_string(code) + " " + default_enhanced(code) + " Service unavailable; " +
+                           rbl_class + " [" + what + "] blocked using " + rbl_domain +
+                           (reason.empty() ? "" : "; " + reason);
+    if (!env.rbl_reply) co_return fallback;
+    Environment::Macros m{{"client", f.namaddr()},
+                          {"client_address", f.client_address},
+                          {"client_name", f.client_name},
+                          {"reverse_client_name", f.reverse_client_name},
+                          {"helo_name", f.helo},
+                          {"rbl_class", rbl_class},
+                          {"rbl_code", std::to_string(code)},
+                          {"rbl_domain", rbl_domain},
+                          {"rbl_reason", reason},
+                          {"rbl_txt", reason},
+                          {"rbl_what", what},
+                          {"recipient", f.recipient},
+                          {"recipient_domain", domain_of(f.recipient)},
+                          {"recipient_name", local_of(f.recipient)},
+                          {"sender", f.sender},
+                          {"sender_domain", domain_of(f.sender)},
+                          {"sender_name", local_of(f.sender)}};
+    std::string text;
+    try {
+        text = env.rbl_reply(rbl_domain, m);
+    } catch (const std::exception& e) {
+        if (env.on_warning) env.on_warning("rbl reply template for " + rbl_domain + ": " + e.what());
+        co_return fallback;
+    }
+    const bool coded = text.size() >= 4 && (text[0] == '4' || text[0] == '5') && std::isdigit(static_cast<unsigned char>(text[1])) &&
+                       std::isdigit(static_cast<unsigned char>(text[2])) && text[3] == ' ';
+    std::string rest = coded ? text.substr(4) : "";
+    if (!coded || !safe_reply_text(rest)) {
+        if (env.on_warning)
+            env.on_warning("rbl reply template for " + rbl_domain + " gives a bad reply: " + text.substr(0, 100));
+        co_return fallback;
+    }
+    // An enhanced status code of the reply's class, or the default one (RFC 3463).
+    const int given = std::stoi(text.substr(0, 3));
+    const bool enhanced = rest.size() >= 5 && rest[0] == text[0] && rest[1] == '.';
+    co_return text.substr(0, 4) + (enhanced ? "" : default_enhanced(given) + " ") + rest;
+}
+
 asio::awaitable<std::optional<Verdict>> check(const Item& item, Stage stage, const Facts& f,
                                               const Environment& env, Effects& effects,
                                               Deferrals& deferrals) {
@@ -693,11 +748,11 @@ asio::awaitable<std::optional<Verdict>> check(const Item& item, Stage stage, con
             if (!listed) co_return std::nullopt;
             if (item.kind == Kind::permit_dnswl_client)
                 co_return Verdict{Verdict::Kind::permit, {}, item.name};
-            int code = env.maps_rbl_reject_code;
-            co_return refuse(std::to_string(code) + " " + default_enhanced(code) +
-                                 " Service unavailable; Client host [" + f.client_address +
-                                 "] blocked using " + item.arg,
-                             item.name);
+            std::string rbl_class = "Client host";
+            std::string what = f.client_address;
+            std::string name = query + item.arg;
+            std::string reply = co_await rbl_refusal(env, f, rbl_class, what, item.arg, name);
+            co_return refuse(reply, item.name);
         }
         case Kind::reject_rhsbl_client:
         case Kind::reject_rhsbl_sender:
@@ -725,16 +780,14 @@ asio::awaitable<std::optional<Verdict>> check(const Item& item, Stage stage, con
                     break;
             }
             if (domain.empty() || is_address_literal(domain)) co_return std::nullopt;
-            auto a = co_await env.resolver->addresses(domain + "." + item.arg);
+            std::string name = domain + "." + item.arg;
+            auto a = co_await env.resolver->addresses(name);
             if (a.status != DnsAnswer::found) co_return std::nullopt;
             bool listed = std::any_of(a.values.begin(), a.values.end(),
                                       [&](const std::string& v) { return rbl_match(item.rbl_filter, v); });
             if (!listed) co_return std::nullopt;
-            int code = env.maps_rbl_reject_code;
-            co_return refuse(std::to_string(code) + " " + default_enhanced(code) +
-                                 " Service unavailable; " + what + " [" + domain +
-                                 "] blocked using " + item.arg,
-                             item.name);
+            std::string reply = co_await rbl_refusal(env, f, what, domain, item.arg, name);
+            co_return refuse(reply, item.name);
         }
         case Kind::check_client_access:
         case Kind::check_reverse_client_hostname_access:

@@ -16,6 +16,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,7 @@ public:
     virtual ~Resolver() = default;
     virtual boost::asio::awaitable<DnsAnswer> addresses(std::string name) = 0;  // A and AAAA
     virtual boost::asio::awaitable<DnsAnswer> mail_exchangers(std::string domain) = 0;  // MX
+    virtual boost::asio::awaitable<DnsAnswer> text(std::string name) = 0;  // TXT
 };
 
 // The facts about this server that built-in items need (from main.cf).
@@ -106,6 +108,11 @@ struct Environment {
     bool unknown_helo_tempfail_defer_if_permit = true;     // unknown_helo_hostname_tempfail_action
     bool unknown_address_tempfail_defer_if_permit = true;  // unknown_address_tempfail_action
     bool unknown_client_tempfail_defer_if_permit = true;   // reject_tempfail_action
+    // default_rbl_reply and rbl_reply_maps (postconf(5)): the reply text for
+    // a DNS list hit, from the list's domain and the macros of the listing;
+    // unset, Postfix's default text is used. May throw (a bad template).
+    using Macros = std::map<std::string, std::string, std::less<>>;
+    std::function<std::string(const std::string& rbl_domain, const Macros& macros)> rbl_reply;
     // Called for each policy query (service, latency) for metrics and logs.
     std::function<void(const PolicyService&, std::chrono::steady_clock::duration, bool ok)>
         on_policy;

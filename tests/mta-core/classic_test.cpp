@@ -326,3 +326,76 @@ TEST_F(TempfailActions, DeferDefersAtOnceAndAnUnknownActionIsAConfigError) {
     EXPECT_NE(check.output.find("reject_tempfail_action = bounce: specify defer or defer_if_permit"), std::string::npos)
         << check.output;
 }
+
+namespace {
+
+// default_rbl_reply and rbl_reply_maps against a DNS list served by dnsmasq
+// (127.0.0.79:53, through mta-core's own resolv.conf): 127.0.0.1 is listed
+// in zen.test with a TXT reason that holds '$' (data, never expanded).
+class RblReplies : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dns_ = Process({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                        "--conf-file=/dev/null", "--listen-address=127.0.0.79", "--bind-interfaces", "--port=53",
+                        "--local=/test/", "--host-record=1.0.0.127.zen.test,127.0.0.2",
+                        "--txt-record=1.0.0.127.zen.test,Listed for $100 by $client_address",
+                        "--pid-file=" + dir_.file("dnsmasq.pid")},
+                       dir_.file("dnsmasq.log"));
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        const std::string probe =
+            "import dnslib\n"
+            "try: print(dnslib.DNSRecord.parse(dnslib.DNSRecord.question('1.0.0.127.zen.test', 'TXT')"
+            ".send('127.0.0.79', 53, timeout=1)).a.rdata)\n"
+            "except Exception as e: print(e)\n";
+        while (mtatest::python(probe).output.find("Listed") == std::string::npos) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_file(dir_.file("dnsmasq.log"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // waiting for a server to start
+        }
+        dir_.write("resolv.conf", "nameserver 127.0.0.79\n");
+    }
+    void TearDown() override { dns_.stop(); }
+
+    // The RCPT reply from 127.0.0.1 with these extra main.cf lines.
+    std::string rcpt_reply(const std::string& extra) {
+        mtatest::Options o;
+        o.main_cf = "smtpd_recipient_restrictions = reject_rbl_client zen.test, permit\n" + extra;
+        o.wrapper = {"/usr/bin/unshare", "-m", "/bin/sh", "-c",
+                     "mount --bind " + dir_.file("resolv.conf") + " /etc/resolv.conf && exec \"$@\"", "sh"};
+        mta_ = std::make_unique<MtaInstance>(o);
+        LineClient c("127.0.0.1", mta_->port());
+        c.reply();
+        cmd(c, "EHLO client.test");
+        cmd(c, "MAIL FROM:<someone@remote.test>");
+        return cmd(c, "RCPT TO:<alice@example.org>");
+    }
+
+    TempDir dir_;
+    Process dns_;
+    std::unique_ptr<MtaInstance> mta_;
+};
+
+}  // namespace
+
+TEST_F(RblReplies, TheDefaultReplyCarriesTheListingsReasonAsData) {
+    EXPECT_EQ(rcpt_reply(""),
+              "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.test; "
+              "Listed for $100 by $client_address");
+}
+
+TEST_F(RblReplies, RblReplyMapsGiveTheTemplateOfTheList) {
+    dir_.write("rbl_replies", "zen.test $rbl_code Go away, $client_address ($rbl_class in $rbl_domain): $rbl_reason\n"
+                              "other.test 550 never used\n");
+    EXPECT_EQ(rcpt_reply("rbl_reply_maps = texthash:" + dir_.file("rbl_replies") + "\n"),
+              "554 5.7.1 Go away, 127.0.0.1 (Client host in zen.test): Listed for $100 by $client_address");
+    EXPECT_EQ(rcpt_reply("default_rbl_reply = 450 4.7.1 Try later; ${rbl_reason?listed}\n"),
+              "450 4.7.1 Try later; listed");
+}
+
+TEST_F(RblReplies, ATemplateWithoutAReplyCodeFallsBackToTheDefaultWithAWarning) {
+    EXPECT_EQ(rcpt_reply("default_rbl_reply = blocked, no code\n"),
+              "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.test; "
+              "Listed for $100 by $client_address");
+    EXPECT_NE(mta_->log().find("rbl reply template for zen.test gives a bad reply: blocked, no code"),
+              std::string::npos)
+        << mta_->log();
+}

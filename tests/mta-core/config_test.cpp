@@ -303,7 +303,7 @@ TEST(MtaConfigTable, IssueParametersAreSupported) {
         EXPECT_EQ(p->support, Support::supported) << name;
     }
     // Known, not built yet: setting them is an error that says so.
-    for (auto name : {"smtpd_milters", "milter_default_action", "rbl_reply_maps"}) {
+    for (auto name : {"smtpd_milters", "milter_default_action"}) {
         const ParamInfo* p = find_param(name);
         ASSERT_NE(p, nullptr) << name;
         EXPECT_EQ(p->support, Support::unsupported) << name;
