@@ -195,6 +195,10 @@ private:
     std::string received_header(std::string_view first_rcpt);
     void tls_facts();
     void move_deadline() { conn_->deadline = Clock::now() + cfg_->timeout; }
+    // Why reading stopped, in Postfix's words: the deadline passed (the
+    // watchdog closed the connection, having told the client 421 4.4.2), or
+    // the client went away.
+    std::string ended() const { return Clock::now() >= conn_->deadline ? "timeout" : "lost connection"; }
     // anvil: false when this client is over the limit for this event.
     bool within_limit(AnvilEvent what, std::size_t limit) {
         if (limit == 0 || !svc_.anvil || exempt_) return true;
@@ -573,7 +577,7 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         }
         if (!co_await fill()) {
             quit_ = true;
-            maillog::line("smtpd", "lost connection after DATA (" + std::to_string(data.size()) +
+            maillog::line("smtpd", ended() + " after DATA (" + std::to_string(data.size()) +
                                        " bytes) from " + maillog::printable(facts_.namaddr()));
             co_return Reply{421, "4.4.2 lost connection"};
         }
@@ -768,6 +772,7 @@ asio::awaitable<Reply> Session::proceed_starttls(const Command&) {
     // STARTTLS arrived in the clear and is discarded, never executed.
     in_.clear();
     reader_ = proto::smtp::CommandReader(proto::smtp::CommandLimits{cfg_->line_length_limit, 258, 16, cfg_->smtputf8, true});
+    conn_->deadline_notice.clear();  // from now on the socket carries TLS records
     std::string err = co_await stream_.handshake(*cfg_->tls);
     if (!err.empty()) {
         maillog::line("smtpd", "SSL_accept error from " + maillog::printable(facts_.namaddr()) + ": " + err);
@@ -913,6 +918,7 @@ asio::awaitable<bool> Session::connect_phase() {
         }
     }
     if (cfg_->wrappermode && cfg_->tls) {
+        conn_->deadline_notice.clear();
         std::string err = co_await stream_.handshake(*cfg_->tls);
         if (!err.empty()) {
             maillog::line("smtpd", "SSL_accept error from " + maillog::printable(facts_.namaddr()) + ": " + err);
@@ -952,7 +958,7 @@ asio::awaitable<bool> Session::next_command() {
         if (reader_.pending() == 0) move_deadline();
         bool got = co_await fill();
         if (!got) {
-            maillog::line("smtpd", "lost connection after " + facts_.protocol_state + " from " +
+            maillog::line("smtpd", ended() + " after " + facts_.protocol_state + " from " +
                                        maillog::printable(facts_.namaddr()));
             co_return false;
         }
@@ -1034,6 +1040,7 @@ asio::awaitable<void> Session::run() {
     facts_.protocol_name = "SMTP";
     facts_.compatibility_level = cfg_->compatibility_level;
     move_deadline();
+    conn_->deadline_notice = "421 4.4.2 " + cfg_->myhostname + " Error: timeout exceeded\r\n";
 
     if (co_await connect_phase()) {
         while (!quit_) {

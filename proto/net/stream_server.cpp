@@ -231,6 +231,7 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
             } else {
                 idle_closed.inc();
             }
+            if (!c->deadline_notice.empty()) tell(c->socket, c->deadline_notice);
             c->close();
         }
     }

@@ -73,6 +73,10 @@ struct StreamConnection {
     // drain lets the protocol finish it.
     bool in_transaction = false;
     bool closed = false;
+    // Written, best effort, when the deadline closes the connection (SMTP's
+    // "421 4.4.2 ... timeout exceeded"); only while the socket carries plain
+    // text, so a protocol clears it once TLS starts.
+    std::string deadline_notice;
 
     // Set by the server while the connection is in its table.
     StreamTable* table = nullptr;
