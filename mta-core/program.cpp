@@ -47,6 +47,8 @@ void chown_tree(const std::string& path, const std::string& user) {
 }  // namespace
 
 // The running server: listeners, queue, queue manager, spawn services.
+constexpr std::size_t kFileSystemThreads = 32;
+
 class MtaProgram::SmtpService final : public proto::daemon::Service {
 public:
     SmtpService(proto::daemon::Runtime& rt, std::shared_ptr<Instance> inst)
@@ -54,7 +56,12 @@ public:
           // The spawn helper is forked first, while this process has one thread.
           spawn_(prepare_and_spawn(*inst)),
           store_(inst->queue_directory),
-          pool_(4),
+          // The file-system pool: its threads mostly wait in fsync. The
+          // journal commits the fsyncs that wait together as one (ext4's
+          // jbd2), so how many sessions' messages reach the disk per
+          // commit is bounded by how many threads wait: Postfix gets the
+          // same from one cleanup process per session.
+          pool_(kFileSystemThreads),
           qmgr_(rt.io.get_executor(), pool_.get_executor(), store_),
           services_{&store_, pool_.get_executor(), {}, &rt.metrics, &anvil_},
           server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {

@@ -1,14 +1,16 @@
 // The queue directory: where an accepted message lives until delivered.
 //
-//   incoming/ID   being written; never delivered; removed at start
+//   incoming/ID   being written where O_TMPFILE is not available (a file
+//                 written with O_TMPFILE has no name until it is complete);
+//                 never delivered; removed at start
 //   active/ID     complete and durable: file and directory fsynced before the
 //                 client got its 250; delivered, retried, or bounced
 //   hold/ID       kept until released (HOLD actions, `queue hold`)
 //   corrupt/ID    a file that does not parse, kept for the operator
 //
 // Every call blocks on the file system: run it off the I/O thread. Durability
-// (the rule behind the 250): write, fsync(file), rename into active/,
-// fsync(active/) through the group commit shared by concurrent sessions
+// (the rule behind the 250): write, fsync(file), name it in active/ (linkat
+// of an O_TMPFILE file, or rename from incoming/), fsync(active/) through the group commit shared by concurrent sessions
 // (proto/fs/dir_sync.h). A recipient is marked done by rewriting its one
 // flag byte in place and fdatasync; when every recipient is done the file is
 // removed. A crash between a delivery and its mark delivers again: delivery
