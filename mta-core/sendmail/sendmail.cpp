@@ -1,0 +1,167 @@
+// The sendmail command; see sendmail.h.
+#include "sendmail/sendmail.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "program.h"
+#include "queue/maildrop_file.h"
+#include "sendmail/local_config.h"
+#include "sendmail/options.h"
+#include "sendmail/submission.h"
+#include "sendmail/sysexits.h"
+#include "tables/tables.h"
+
+namespace mta::sendmail {
+
+namespace {
+
+int fatal(int code, const std::string& text) {
+    std::fprintf(stderr, "sendmail: fatal: %s\n", text.c_str());
+    return code;
+}
+
+// -F, else $NAME, else the first field of the password file's GECOS, as
+// Postfix's sendmail chooses the full name.
+std::string full_name(const Options& o, uid_t uid) {
+    if (!o.fullname.empty()) return o.fullname;
+    if (const char* name = std::getenv("NAME"); name && *name) return name;
+    if (struct passwd* pw = ::getpwuid(uid); pw && pw->pw_gecos) {
+        std::string gecos = pw->pw_gecos;
+        return gecos.substr(0, gecos.find(','));
+    }
+    return {};
+}
+
+// Hand the file to the setgid helper on its standard input; its exit code.
+int run_postdrop(const LocalConfig& cfg, const std::string& file) {
+    std::string helper = cfg.command_directory + "/mta-core-postdrop";
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) return fatal(exit_code::temp_fail, std::string("pipe: ") + std::strerror(errno));
+    pid_t pid = ::fork();
+    if (pid < 0) return fatal(exit_code::temp_fail, std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        ::dup2(pipefd[0], 0);
+        std::vector<std::string> args{"mta-core-postdrop", "-c", cfg.main_cf};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(helper.c_str(), argv.data());
+        std::fprintf(stderr, "sendmail: fatal: execute %s: %s\n", helper.c_str(), std::strerror(errno));
+        ::_exit(exit_code::os_file);
+    }
+    ::close(pipefd[0]);
+    ::signal(SIGPIPE, SIG_IGN);
+    for (std::size_t done = 0; done < file.size();) {
+        ssize_t n = ::write(pipefd[1], file.data() + done, file.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // the helper refused early; its status says why
+        done += static_cast<std::size_t>(n);
+    }
+    ::close(pipefd[1]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return fatal(exit_code::software, helper + " was killed by signal " + std::to_string(WTERMSIG(status)));
+}
+
+bool clean(const std::string& address) {
+    for (unsigned char c : address)
+        if (c < 0x20 || c == 0x7f) return false;
+    return !address.empty() && address.size() <= 256;
+}
+
+int submit(const Options& o, const LocalConfig& cfg, uid_t uid) {
+    std::string login = login_name(uid);
+    std::string error;
+    if (!submit_allowed(cfg, login, &error))
+        return fatal(exit_code::no_perm, error.empty() ? "User " + login + "(" + std::to_string(uid) +
+                                                             ") is not allowed to submit mail"
+                                                       : error);
+    MessageReader reader(cfg.message_size_limit, o.dot_ends_input);
+    char buf[65536];
+    while (true) {
+        ssize_t n = ::read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fatal(exit_code::temp_fail, std::string("read standard input: ") + std::strerror(errno));
+        if (n == 0 || !reader.feed(std::string_view(buf, static_cast<std::size_t>(n)))) break;
+        if (reader.too_big()) break;
+    }
+    reader.finish();
+    if (reader.too_big()) return fatal(exit_code::data_error, "message file too big (message_size_limit)");
+    queue::MaildropMessage m;
+    m.content = reader.take();
+    if (o.extract_recipients) {
+        auto x = extract_recipients(m.content);
+        m.content = std::move(x.message);
+        m.recipients = std::move(x.recipients);
+    }
+    for (const auto& arg : o.recipients)
+        for (auto& a : parse_address_list(arg)) m.recipients.push_back(std::move(a));
+    if (m.recipients.empty())
+        return fatal(exit_code::usage, o.extract_recipients ? "No recipient addresses found in message header"
+                                                            : "Recipient addresses must be specified");
+    for (const auto& r : m.recipients)
+        if (!clean(r)) return fatal(exit_code::data_error, "bad recipient address syntax");
+    m.sender = o.sender.value_or(login);
+    if (!m.sender.empty() && !clean(m.sender)) return fatal(exit_code::data_error, "bad sender address syntax");
+    m.fullname = full_name(o, uid).substr(0, 256);
+    for (char& c : m.fullname)
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    return run_postdrop(cfg, queue::serialize_maildrop(m));
+}
+
+int check_aliases(const LocalConfig& cfg) {
+    for (const auto& spec : cfg.alias_maps) {
+        std::string s = spec.starts_with("proxy:") ? spec.substr(6) : spec;
+        try {
+            tables::open_table(s, tables::Flavour::aliases, cfg.config_directory);
+        } catch (const std::exception& e) {
+            return fatal(exit_code::os_file, "alias_maps " + spec + ": " + e.what());
+        }
+    }
+    std::printf("newaliases: mta-core reads alias_maps as text (%zu table%s checked): nothing to rebuild\n",
+                cfg.alias_maps.size(), cfg.alias_maps.size() == 1 ? "" : "s");
+    return exit_code::ok;
+}
+
+}  // namespace
+
+int sendmail_main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = parse_options(argc > 0 ? argv[0] : "sendmail", args);
+    if (!parsed.options) {
+        std::fprintf(stderr, "sendmail: fatal: %s\n%s\n", parsed.error.c_str(), kUsage);
+        return exit_code::usage;
+    }
+    const Options& o = *parsed.options;
+    if (o.verbose)
+        for (const auto& n : o.notes) std::fprintf(stderr, "sendmail: %s\n", n.c_str());
+    std::string where = o.config;
+    if (where.empty())
+        if (const char* env = std::getenv("MAIL_CONFIG")) where = env;
+    uid_t uid = ::getuid();
+    std::string error;
+    auto cfg = load_local_config(where, uid, &error);
+    if (!cfg) return fatal(exit_code::os_file, error);
+    switch (o.mode) {
+        case Mode::list_queue: return queue_command({"queue", "list"}, cfg->queue_directory);
+        case Mode::flush_queue: return queue_command({"queue", "flush"}, cfg->queue_directory);
+        case Mode::rebuild_aliases: return check_aliases(*cfg);
+        case Mode::smtp: return fatal(exit_code::usage, "-bs (SMTP on standard input) is not supported; use SMTP on port 587");
+        case Mode::deliver: break;
+    }
+    return submit(o, *cfg, uid);
+}
+
+}  // namespace mta::sendmail
