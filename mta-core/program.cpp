@@ -110,10 +110,17 @@ private:
     }
 
     // maildrop/: mode 1730, mail_owner and setgid_group (maildrop_writer.h).
+    // Submitters must be able to search the queue directory to reach it,
+    // as in Postfix (queue_directory 0755); a umask of 077 would hide it.
+    // The mode is set before the owner: root may lack CAP_FOWNER.
     static void prepare_maildrop(const Instance& inst) {
+        struct stat st;
+        if (::stat(inst.queue_directory.c_str(), &st) == 0 && (st.st_mode & 0011) != 0011)
+            ::chmod(inst.queue_directory.c_str(), (st.st_mode & 07777) | 0011);
         std::string dir = inst.queue_directory + "/maildrop";
         if (::mkdir(dir.c_str(), 01730) != 0 && errno != EEXIST)
             throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
+        if (::chmod(dir.c_str(), 01730) != 0) proto::log::warning("chmod " + dir + ": " + std::strerror(errno));
         if (::geteuid() == 0) {
             struct passwd* pw = ::getpwnam(inst.mail_owner.c_str());
             struct group* gr = ::getgrnam(inst.setgid_group.c_str());
@@ -123,7 +130,6 @@ private:
             if (pw && ::chown(dir.c_str(), pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) != 0)
                 proto::log::warning("chown " + dir + ": " + std::strerror(errno));
         }
-        if (::chmod(dir.c_str(), 01730) != 0) proto::log::warning("chmod " + dir + ": " + std::strerror(errno));
     }
 
     void wait_flush() {

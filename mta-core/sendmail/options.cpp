@@ -28,8 +28,9 @@ ParsedOptions parse_options(const std::string& argv0, const std::vector<std::str
     ParsedOptions out;
     Options o;
     std::string name = base_name(argv0);
-    if (name == "mailq") o.mode = Mode::list_queue;
-    if (name == "newaliases") o.mode = Mode::rebuild_aliases;
+    // "mailq" or an installed variant such as "mta-core-mailq".
+    if (name == "mailq" || name.ends_with("-mailq")) o.mode = Mode::list_queue;
+    if (name == "newaliases" || name.ends_with("-newaliases")) o.mode = Mode::rebuild_aliases;
     std::size_t i = 0;
     for (; i < args.size(); ++i) {
         const std::string& a = args[i];

@@ -29,7 +29,8 @@ struct ParsedOptions {
     std::string error;  // usage error, said with the usage line
 };
 
-// argv0 may be a path; its last part picks mailq or newaliases.
+// argv0 may be a path; its last part picks mailq or newaliases (also as
+// mta-core-mailq, mta-core-newaliases).
 ParsedOptions parse_options(const std::string& argv0, const std::vector<std::string>& args);
 
 constexpr const char* kUsage =
