@@ -29,7 +29,7 @@ struct Reader {
     // The next line without its LF; false at the end of the input.
     bool line(std::string_view& out) {
         auto nl = rest.find('\n');
-        if (nl == std::string_view::npos) return false;
+        if (nl == std::string_view::npos) return fail("truncated file");
         out = rest.substr(0, nl);
         rest.remove_prefix(nl + 1);
         return true;
