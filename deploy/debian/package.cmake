@@ -32,6 +32,12 @@ endforeach()
 if(TARGET mta-core-sendmail)
   install(FILES ${CMAKE_BINARY_DIR}/mta-core/mta-core-mailq ${CMAKE_BINARY_DIR}/mta-core/mta-core-newaliases
           DESTINATION ${CMAKE_INSTALL_SBINDIR})
+  # Their manual page is mta-core-sendmail(8).
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/debian/man-links)
+  foreach(alias mta-core-mailq mta-core-newaliases)
+    file(CREATE_LINK mta-core-sendmail.8.gz ${CMAKE_BINARY_DIR}/debian/man-links/${alias}.8.gz SYMBOLIC)
+    install(FILES ${CMAKE_BINARY_DIR}/debian/man-links/${alias}.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+  endforeach()
 endif()
 
 set(deploy ${CMAKE_SOURCE_DIR}/deploy)

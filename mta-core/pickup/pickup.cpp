@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,13 +155,21 @@ std::vector<std::string> Pickup::scan_now() {
 
 void Pickup::move_aside(const std::string& name, const std::string& reason) {
     std::string from = maildrop_directory() + "/" + name;
-    std::string to = store_.path(queue::Place::corrupt, "maildrop." + safe_name(name));
-    if (::rename(from.c_str(), to.c_str()) == 0) {
-        maillog::line("pickup", "warning: maildrop/" + maillog::printable(name) + ": " + reason +
-                                    "; moved to corrupt/maildrop." + safe_name(name));
-        return;
+    // Two hostile names may make the same safe name: never replace a file
+    // already kept (RENAME_NOREPLACE), take the next suffix instead.
+    std::string kept = "maildrop." + safe_name(name);
+    int err = 0;
+    for (int n = 0; n < 100; ++n) {
+        std::string candidate = n == 0 ? kept : kept + "." + std::to_string(n);
+        std::string to = store_.path(queue::Place::corrupt, candidate);
+        if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+            maillog::line("pickup", "warning: maildrop/" + maillog::printable(name) + ": " + reason +
+                                        "; moved to corrupt/" + candidate);
+            return;
+        }
+        err = errno;
+        if (err != EEXIST) break;
     }
-    int err = errno;
     if (::unlink(from.c_str()) == 0 || errno == ENOENT) {
         maillog::line("pickup", "warning: maildrop/" + maillog::printable(name) + ": " + reason +
                                     "; removed (cannot move it to corrupt/: " + std::strerror(err) + ")");

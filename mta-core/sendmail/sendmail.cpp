@@ -155,7 +155,13 @@ int sendmail_main(int argc, char** argv) {
     auto cfg = load_local_config(where, uid, &error);
     if (!cfg) return fatal(exit_code::os_file, error);
     switch (o.mode) {
-        case Mode::list_queue: return queue_command({"queue", "list"}, cfg->queue_directory);
+        case Mode::list_queue:
+            // The queue is mail_owner's (mode 0700); Postfix's mailq reads it
+            // through setgid postqueue, mta-core's only as root or mail_owner.
+            if (::access((cfg->queue_directory + "/active").c_str(), R_OK | X_OK) != 0)
+                return fatal(exit_code::unavailable, "cannot read " + cfg->queue_directory + "/active: " +
+                                                         std::strerror(errno) + " (run as root or mail_owner)");
+            return queue_command({"queue", "list"}, cfg->queue_directory);
         case Mode::flush_queue: return queue_command({"queue", "flush"}, cfg->queue_directory);
         case Mode::rebuild_aliases: return check_aliases(*cfg);
         case Mode::smtp: return fatal(exit_code::usage, "-bs (SMTP on standard input) is not supported; use SMTP on port 587");

@@ -185,6 +185,10 @@ TEST(SendmailUnprivileged, NobodySubmitsThroughTheSetgidHelperAndCannotReadTheMa
     EXPECT_NE(mail.find("Subject: from nobody"), std::string::npos) << mail;
     EXPECT_NE(mail.find("From: "), std::string::npos) << mail;
     EXPECT_TRUE(mta.maillog_has(": uid=65534 from=<nobody>")) << mta.maillog();
+    // The queue is mail_owner's: mailq says so rather than "empty".
+    auto q = as_nobody({SENDMAIL, "-C", mta.dir().path(), "-bp"});
+    EXPECT_EQ(q.exit_code, 69) << q.output;
+    EXPECT_NE(q.output.find("run as root or mail_owner"), std::string::npos) << q.output;
     // Another user's file waiting in the maildrop: nobody can neither list
     // the directory nor open the file by its name.
     mta.stop();
@@ -249,6 +253,9 @@ TEST(Pickup, HostileMaildropFilesAreMovedAsideAndOtherMailIsDelivered) {
                         std::string(199998, 'x') + "\r\nMTAD END\n");
     put("06huge", std::string(9 << 20, 'x'));
     ASSERT_EQ(::symlink("/etc/passwd", (drop + "07symlink").c_str()), 0);
+    // Two names that make the same name under corrupt/: neither is lost.
+    put("09dup\n", "garbage one\n");
+    put("09dup_", "garbage two\n");
     put("08badrcpt", "MTAD 1\nsender=a\nfullname=\nrcpt=alice@@example.org\nsize=3\n\nx\r\nMTAD END\n");
     // One good file among them.
     ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: survivor\n\nstill delivered\n").exit_code, 0);
@@ -269,6 +276,11 @@ TEST(Pickup, HostileMaildropFilesAreMovedAsideAndOtherMailIsDelivered) {
         struct stat st;
         EXPECT_EQ(::lstat((mta.queue_dir() + "/corrupt/maildrop." + name).c_str(), &st), 0) << name;
     }
+    std::string kept = read_file(mta.queue_dir() + "/corrupt/maildrop.09dup_") +
+                       read_file(mta.queue_dir() + "/corrupt/maildrop.09dup_.1");
+    EXPECT_NE(kept.find("garbage one"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("garbage two"), std::string::npos) << kept;
+    EXPECT_TRUE(mta.maillog_has("maildrop/09dup?: ")) << "a newline in a name is logged as ?";
     EXPECT_TRUE(entries(mta.queue_dir() + "/maildrop").empty());
     // The symbolic link itself was moved, its target untouched.
     struct stat st;

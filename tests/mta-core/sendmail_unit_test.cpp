@@ -45,6 +45,21 @@ TEST(SendmailOptions, EnvelopeFlagsAsPostfixReadsThem) {
     EXPECT_EQ(dashdash.options->recipients, std::vector<std::string>{"-odd"});
 }
 
+TEST(SendmailOptions, WhatCronAndPhpRun) {
+    // Debian's cron (and cronie) and PHP's default sendmail_path.
+    auto cron = opts({"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"});
+    ASSERT_TRUE(cron.options) << cron.error;
+    EXPECT_EQ(cron.options->fullname, "CronDaemon");
+    EXPECT_FALSE(cron.options->dot_ends_input);
+    EXPECT_EQ(cron.options->recipients, std::vector<std::string>{"root"});
+    auto cronie = opts({"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"});
+    ASSERT_TRUE(cronie.options) << cronie.error;
+    EXPECT_TRUE(cronie.options->extract_recipients);
+    auto php = opts({"-t", "-i"});
+    ASSERT_TRUE(php.options) << php.error;
+    EXPECT_TRUE(php.options->extract_recipients);
+}
+
 TEST(SendmailOptions, ModesAndProgramNames) {
     EXPECT_EQ(opts({"-bp"}).options->mode, Mode::list_queue);
     EXPECT_EQ(opts({}, "/usr/bin/mailq").options->mode, Mode::list_queue);
