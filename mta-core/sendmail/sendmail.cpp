@@ -18,6 +18,8 @@
 #include "queue/maildrop_file.h"
 #include "sendmail/local_config.h"
 #include "sendmail/options.h"
+#include "sendmail/postdrop_client.h"
+#include "sendmail/smtp_stdio.h"
 #include "sendmail/submission.h"
 #include "sendmail/sysexits.h"
 #include "tables/tables.h"
@@ -41,38 +43,6 @@ std::string full_name(const Options& o, uid_t uid) {
         return gecos.substr(0, gecos.find(','));
     }
     return {};
-}
-
-// Hand the file to the setgid helper on its standard input; its exit code.
-int run_postdrop(const LocalConfig& cfg, const std::string& file) {
-    std::string helper = cfg.command_directory + "/mta-core-postdrop";
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) return fatal(exit_code::temp_fail, std::string("pipe: ") + std::strerror(errno));
-    pid_t pid = ::fork();
-    if (pid < 0) return fatal(exit_code::temp_fail, std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-        ::dup2(pipefd[0], 0);
-        std::vector<std::string> args{"mta-core-postdrop", "-c", cfg.main_cf};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(helper.c_str(), argv.data());
-        std::fprintf(stderr, "sendmail: fatal: execute %s: %s\n", helper.c_str(), std::strerror(errno));
-        ::_exit(exit_code::os_file);
-    }
-    ::close(pipefd[0]);
-    ::signal(SIGPIPE, SIG_IGN);
-    for (std::size_t done = 0; done < file.size();) {
-        ssize_t n = ::write(pipefd[1], file.data() + done, file.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // the helper refused early; its status says why
-        done += static_cast<std::size_t>(n);
-    }
-    ::close(pipefd[1]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return fatal(exit_code::software, helper + " was killed by signal " + std::to_string(WTERMSIG(status)));
 }
 
 bool clean(const std::string& address) {
@@ -164,7 +134,7 @@ int sendmail_main(int argc, char** argv) {
             return queue_command({"queue", "list"}, cfg->queue_directory);
         case Mode::flush_queue: return queue_command({"queue", "flush"}, cfg->queue_directory);
         case Mode::rebuild_aliases: return check_aliases(*cfg);
-        case Mode::smtp: return fatal(exit_code::usage, "-bs (SMTP on standard input) is not supported; use SMTP on port 587");
+        case Mode::smtp: return smtp_on_stdio(*cfg, uid);
         case Mode::deliver: break;
     }
     return submit(o, *cfg, uid);

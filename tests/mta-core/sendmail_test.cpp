@@ -288,3 +288,33 @@ TEST(Pickup, HostileMaildropFilesAreMovedAsideAndOtherMailIsDelivered) {
     EXPECT_TRUE(S_ISLNK(st.st_mode));
     EXPECT_EQ(mta.command({"queue", "list"}).output.find("alice@example.org"), std::string::npos);
 }
+
+TEST(Sendmail, AMessageOverMessageSizeLimitIsRefusedAndNothingIsQueued) {
+    MtaInstance mta(options("message_size_limit = 2000\n"));
+    auto r = sendmail(mta, {"-f", "alice", "bob"}, "Subject: big\n\n" + std::string(3000, 'x') + "\n");
+    EXPECT_EQ(r.exit_code, 65) << r.output;
+    EXPECT_NE(r.output.find("message file too big"), std::string::npos) << r.output;
+    EXPECT_TRUE(entries(mta.queue_dir() + "/maildrop").empty());
+    // Just under the limit (CRLF line ends counted) still goes.
+    ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: fits\n\n" + std::string(1900, 'x') + "\n").exit_code, 0);
+    EXPECT_NE(only_mail(mta, "bob").find("Subject: fits"), std::string::npos);
+}
+
+TEST(Sendmail, SmtpOnStandardInputWithDashBs) {
+    MtaInstance mta(options());
+    // swaks speaks SMTP to the command's standard input and output.
+    std::string command = std::string(SENDMAIL) + " -C " + mta.dir().path() + " -bs";
+    auto r = run({"swaks", "--pipe", command, "--from", "alice@example.org", "--to", "bob@example.org", "--header",
+                  "Subject: over -bs"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("250 2.0.0 Ok: queued"), std::string::npos) << r.output;
+    std::string mail = only_mail(mta, "bob");
+    EXPECT_NE(mail.find("Subject: over -bs"), std::string::npos) << mail;
+    EXPECT_TRUE(mta.maillog_has(": uid=0 from=<alice@example.org>"));
+    // Errors are answered, not fatal; the dialogue goes on.
+    auto bad = run({SENDMAIL, "-C", mta.dir().path(), "-bs"}, "EHLO x\r\nRCPT TO:<bob@example.org>\r\nBOGUS\r\nQUIT\r\n");
+    EXPECT_EQ(bad.exit_code, 0) << bad.output;
+    EXPECT_NE(bad.output.find("503 5.5.1 Error: need MAIL command"), std::string::npos) << bad.output;
+    EXPECT_NE(bad.output.find("500 5.5.2 Error: command not recognized"), std::string::npos) << bad.output;
+    EXPECT_NE(bad.output.find("221 2.0.0 Bye"), std::string::npos) << bad.output;
+}
