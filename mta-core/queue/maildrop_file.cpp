@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "queue/queue_file.h"
+#include "smtp/address.h"
 
 namespace mta::queue {
 
@@ -49,7 +50,17 @@ struct Reader {
     }
 };
 
+// RFC 5321 4.1.2 Mailbox, or a bare local part (qualified by pickup).
+bool valid_address(const std::string& address) {
+    proto::smtp::AddressLimits limits;
+    limits.allow_no_domain = true;
+    limits.utf8 = true;
+    return proto::smtp::parse_mailbox(address, nullptr, limits).has_value();
+}
+
 }  // namespace
+
+bool valid_maildrop_address(const std::string& address) { return valid_address(address); }
 
 std::string serialize_maildrop(const MaildropMessage& message) {
     std::string out;
@@ -85,6 +96,10 @@ std::optional<MaildropMessage> parse_maildrop(std::string_view file, const Maild
         return std::nullopt;
     }
     if (!r.line(l) || !r.value(l, "sender", limits.max_address, m.sender)) return std::nullopt;
+    if (!m.sender.empty() && !valid_address(m.sender)) {
+        r.fail("bad sender address syntax");
+        return std::nullopt;
+    }
     if (!r.line(l) || !r.value(l, "fullname", limits.max_fullname, m.fullname)) return std::nullopt;
     std::size_t size = 0;
     while (true) {
@@ -99,8 +114,8 @@ std::optional<MaildropMessage> parse_maildrop(std::string_view file, const Maild
             }
             std::string rcpt;
             if (!r.value(l, "rcpt", limits.max_address, rcpt)) return std::nullopt;
-            if (rcpt.empty()) {
-                r.fail("empty recipient");
+            if (rcpt.empty() || !valid_address(rcpt)) {
+                r.fail("bad recipient address syntax");
                 return std::nullopt;
             }
             m.recipients.push_back(std::move(rcpt));

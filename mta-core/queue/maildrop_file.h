@@ -15,8 +15,9 @@
 // Values are %XX-escaped as in queue files (queue_file.h). The writer is an
 // unprivileged user: the pickup side reads every file as hostile input, so
 // the parser is strict (fixed field order, known fields only, bounded
-// counts and sizes, the end marker after exactly size bytes, content made
-// of CRLF lines only, no NUL byte anywhere) and says why it refused.
+// counts and sizes, SMTP address syntax, the end marker after exactly size
+// bytes, content made of CRLF lines only, no NUL byte anywhere) and says
+// why it refused.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +55,11 @@ std::string serialize_maildrop(const MaildropMessage& message);
 // nullopt and error set when the file is not exactly one valid message.
 std::optional<MaildropMessage> parse_maildrop(std::string_view file, const MaildropLimits& limits,
                                               std::string* error);
+
+// An address as a maildrop file may hold: RFC 5321 4.1.2 Mailbox syntax, or
+// a bare local part (pickup appends @$myorigin). The sendmail command checks
+// its addresses with this before submitting.
+bool valid_maildrop_address(const std::string& address);
 
 // The largest file a message within limits can make (for readers that must
 // refuse to read more before parsing).

@@ -45,11 +45,8 @@ std::string full_name(const Options& o, uid_t uid) {
     return {};
 }
 
-bool clean(const std::string& address) {
-    for (unsigned char c : address)
-        if (c < 0x20 || c == 0x7f) return false;
-    return !address.empty() && address.size() <= 256;
-}
+// Refused here, with a message, rather than moved aside by pickup later.
+bool clean(const std::string& address) { return address.size() <= 256 && queue::valid_maildrop_address(address); }
 
 int submit(const Options& o, const LocalConfig& cfg, uid_t uid) {
     std::string login = login_name(uid);
@@ -82,9 +79,9 @@ int submit(const Options& o, const LocalConfig& cfg, uid_t uid) {
         return fatal(exit_code::usage, o.extract_recipients ? "No recipient addresses found in message header"
                                                             : "Recipient addresses must be specified");
     for (const auto& r : m.recipients)
-        if (!clean(r)) return fatal(exit_code::data_error, "bad recipient address syntax");
+        if (!clean(r)) return fatal(exit_code::data_error, "bad recipient address syntax: " + r);
     m.sender = o.sender.value_or(login);
-    if (!m.sender.empty() && !clean(m.sender)) return fatal(exit_code::data_error, "bad sender address syntax");
+    if (!m.sender.empty() && !clean(m.sender)) return fatal(exit_code::data_error, "bad sender address syntax: " + m.sender);
     m.fullname = full_name(o, uid).substr(0, 256);
     for (char& c : m.fullname)
         if (static_cast<unsigned char>(c) < 0x20) c = ' ';

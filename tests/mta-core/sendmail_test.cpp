@@ -270,7 +270,7 @@ TEST(Pickup, HostileMaildropFilesAreMovedAsideAndOtherMailIsDelivered) {
              {"05toobig", "message too big"},
              {"06huge", "file too big"},
              {"07symlink", "symbolic link refused"},
-             {"08badrcpt", "bad recipient address syntax"}}) {
+             {"08badrcpt", "malformed: bad recipient address syntax"}}) {
         EXPECT_TRUE(mta.maillog_has("maildrop/" + name + ": ")) << name << "\n" << mta.maillog();
         EXPECT_NE(mta.maillog().find(reason), std::string::npos) << name << ": " << reason;
         struct stat st;
@@ -295,6 +295,10 @@ TEST(Sendmail, AMessageOverMessageSizeLimitIsRefusedAndNothingIsQueued) {
     EXPECT_EQ(r.exit_code, 65) << r.output;
     EXPECT_NE(r.output.find("message file too big"), std::string::npos) << r.output;
     EXPECT_TRUE(entries(mta.queue_dir() + "/maildrop").empty());
+    // A bad address is refused by the command, not lost in corrupt/ later.
+    auto bad = sendmail(mta, {"-f", "alice", "bob@@example.org"}, "Subject: x\n\ny\n");
+    EXPECT_EQ(bad.exit_code, 65) << bad.output;
+    EXPECT_NE(bad.output.find("bad recipient address syntax: bob@@example.org"), std::string::npos) << bad.output;
     // Just under the limit (CRLF line ends counted) still goes.
     ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: fits\n\n" + std::string(1900, 'x') + "\n").exit_code, 0);
     EXPECT_NE(only_mail(mta, "bob").find("Subject: fits"), std::string::npos);

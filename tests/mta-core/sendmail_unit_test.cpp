@@ -162,6 +162,8 @@ TEST(MaildropFile, RoundTripsAndRefusesWhatIsNotExactlyOneMessage) {
     refused("MTAD 1\nsender=a\nfullname=\nrcpt=b\nsize=4\n\nx\ny\nMTAD END\n", "CRLF");
     refused("MTAD 1\nsender=a\nfullname=\nrcpt=b\nsize=1\n\nxMTAD END\n", "does not end with CRLF");
     refused("MTAD 1\nsender=a%0Ab\nfullname=\nrcpt=b\nsize=0\n\nMTAD END\n", "control character");
+    refused("MTAD 1\nsender=a\nfullname=\nrcpt=a@@b\nsize=0\n\nMTAD END\n", "bad recipient address syntax");
+    refused("MTAD 1\nsender=a%20b@c\nfullname=\nrcpt=b\nsize=0\n\nMTAD END\n", "bad sender address syntax");
     refused("MTAD 1\nsender=a%zz\nfullname=\nrcpt=b\nsize=0\n\nMTAD END\n", "bad escape");
     refused("MTAD 1\nsender=a\nfullname=\nrcpt=b\nsize=-1\n\nMTAD END\n", "bad size");
     refused("MTAD 1\nfullname=\nsender=a\nrcpt=b\nsize=0\n\nMTAD END\n", "expected field sender");
