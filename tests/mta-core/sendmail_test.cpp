@@ -322,3 +322,24 @@ TEST(Sendmail, SmtpOnStandardInputWithDashBs) {
     EXPECT_NE(bad.output.find("500 5.5.2 Error: command not recognized"), std::string::npos) << bad.output;
     EXPECT_NE(bad.output.find("221 2.0.0 Bye"), std::string::npos) << bad.output;
 }
+
+TEST(Pickup, AMessageThatCannotBeQueuedStaysInTheMaildropUntilItCan) {
+    MtaInstance mta(options());
+    mta.stop();
+    ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: first\n\nwaits\n").exit_code, 0);
+    // The queue cannot take it (incoming/ is not writable by mail_owner).
+    std::string incoming = mta.queue_dir() + "/incoming";
+    ASSERT_EQ(::chmod(incoming.c_str(), 0500), 0);
+    mta.start();
+    EXPECT_TRUE(mta.maillog_has("warning: queue file write error")) << mta.maillog();
+    EXPECT_EQ(entries(mta.queue_dir() + "/maildrop").size(), 1u) << "the message must not be lost";
+    ASSERT_EQ(::chmod(incoming.c_str(), 0700), 0);
+    // The next submission wakes pickup, which takes both.
+    ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: second\n\nwakes pickup\n").exit_code, 0);
+    auto files = mta.wait_for_mail("bob", 2);
+    ASSERT_EQ(files.size(), 2u) << mta.maillog();
+    std::string both = read_file(files[0]) + read_file(files[1]);
+    EXPECT_NE(both.find("Subject: first"), std::string::npos);
+    EXPECT_NE(both.find("Subject: second"), std::string::npos);
+    EXPECT_TRUE(entries(mta.queue_dir() + "/maildrop").empty());
+}
