@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -129,7 +130,16 @@ int sendmail_main(int argc, char** argv) {
                 return fatal(exit_code::unavailable, "cannot read " + cfg->queue_directory + "/active: " +
                                                          std::strerror(errno) + " (run as root or mail_owner)");
             return queue_command({"queue", "list"}, cfg->queue_directory);
-        case Mode::flush_queue: return queue_command({"queue", "flush"}, cfg->queue_directory);
+        case Mode::flush_queue: {
+            // The flush is a signal to mta-core, which runs as mail_owner:
+            // other users cannot send it (Postfix lets them, through
+            // authorized_flush_users and its public flush service).
+            std::ifstream pid_file(cfg->queue_directory + "/pid/master.pid");
+            long pid = 0;
+            if (pid_file >> pid && pid > 1 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == EPERM)
+                return fatal(exit_code::no_perm, "-q: only root and mail_owner can flush mta-core's queue");
+            return queue_command({"queue", "flush"}, cfg->queue_directory);
+        }
         case Mode::rebuild_aliases: return check_aliases(*cfg);
         case Mode::smtp: return smtp_on_stdio(*cfg, uid);
         case Mode::deliver: break;

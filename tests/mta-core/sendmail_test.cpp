@@ -189,6 +189,9 @@ TEST(SendmailUnprivileged, NobodySubmitsThroughTheSetgidHelperAndCannotReadTheMa
     auto q = as_nobody({SENDMAIL, "-C", mta.dir().path(), "-bp"});
     EXPECT_EQ(q.exit_code, 69) << q.output;
     EXPECT_NE(q.output.find("run as root or mail_owner"), std::string::npos) << q.output;
+    auto flush = as_nobody({SENDMAIL, "-C", mta.dir().path(), "-q"});
+    EXPECT_EQ(flush.exit_code, 77) << flush.output;
+    EXPECT_NE(flush.output.find("only root and mail_owner can flush"), std::string::npos) << flush.output;
     // Another user's file waiting in the maildrop: nobody can neither list
     // the directory nor open the file by its name.
     mta.stop();
