@@ -1,6 +1,7 @@
 // The sendmail command's input handling; see submission.h.
 #include "sendmail/submission.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace mta::sendmail {
@@ -15,6 +16,15 @@ bool field_is(std::string_view line, std::string_view name) {
     std::size_t i = name.size();
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
     return i < line.size() && line[i] == ':';
+}
+
+// The lower-cased name of a header field line ("" if it has no colon).
+std::string field_name(std::string_view line) {
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return {};
+    std::string name;
+    for (char c : line.substr(0, colon)) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
 }
 
 std::string trim(std::string_view s) {
@@ -177,39 +187,44 @@ std::vector<std::string> parse_address_list(std::string_view value) {
 Extracted extract_recipients(std::string_view message) {
     Extracted x;
     x.message.reserve(message.size());
+    // RFC 5322 3.6.6: a resent message is addressed by its Resent- fields;
+    // as Postfix's cleanup, those are used when there are any.
+    std::vector<std::string> plain, resent;
+    bool has_resent = false;
     std::size_t pos = 0;
-    bool in_header = true;
-    // The current field: its name's kind and its unfolded value.
-    enum class Kind { other, to, bcc } kind = Kind::other;
+    enum class Kind { other, to, bcc, resent_to, resent_bcc } kind = Kind::other;
     std::string value;
     auto end_field = [&] {
-        if (kind != Kind::other)
-            for (auto& a : parse_address_list(value)) x.recipients.push_back(std::move(a));
+        if (kind != Kind::other) {
+            auto& into = kind == Kind::resent_to || kind == Kind::resent_bcc ? resent : plain;
+            for (auto& a : parse_address_list(value)) into.push_back(std::move(a));
+        }
         kind = Kind::other;
         value.clear();
     };
-    while (pos < message.size() && in_header) {
+    while (pos < message.size()) {
         auto end = message.find("\r\n", pos);
         std::size_t next = end == std::string_view::npos ? message.size() : end + 2;
         std::string_view line = message.substr(pos, (end == std::string_view::npos ? message.size() : end) - pos);
-        if (line.empty()) {
-            in_header = false;
-            break;
-        }
+        if (line.empty()) break;
         bool continuation = line[0] == ' ' || line[0] == '\t';
         if (!continuation) {
             end_field();
             if (field_is(line, "to") || field_is(line, "cc")) kind = Kind::to;
             else if (field_is(line, "bcc")) kind = Kind::bcc;
+            else if (field_is(line, "resent-to") || field_is(line, "resent-cc")) kind = Kind::resent_to;
+            else if (field_is(line, "resent-bcc")) kind = Kind::resent_bcc;
+            if (field_name(line).starts_with("resent-")) has_resent = true;
             if (kind != Kind::other) value = line.substr(line.find(':') + 1);
         } else if (kind != Kind::other) {
             value += line;
         }
-        if (kind != Kind::bcc) x.message.append(message.substr(pos, next - pos));
+        if (kind != Kind::bcc && kind != Kind::resent_bcc) x.message.append(message.substr(pos, next - pos));
         pos = next;
     }
     end_field();
     x.message.append(message.substr(pos));
+    x.recipients = has_resent ? std::move(resent) : std::move(plain);
     return x;
 }
 

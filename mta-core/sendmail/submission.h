@@ -11,8 +11,10 @@
 //   never dot-stuffed.
 // - A leading "From " line (an mbox separator) is dropped, as Postfix does.
 // - An unterminated last line gets its CRLF.
-// - -t: recipients are taken from To:, Cc: and Bcc: (RFC 5322 3.6.3), added
-//   to those of the command line, and the Bcc: fields are removed.
+// - -t: recipients are taken from To:, Cc: and Bcc: (RFC 5322 3.6.3), or
+//   from Resent-To:, Resent-Cc: and Resent-Bcc: when the message has Resent-
+//   fields (3.6.6), as Postfix's cleanup does; they are added to those of
+//   the command line, and the Bcc: and Resent-Bcc: fields are removed.
 #pragma once
 
 #include <cstddef>

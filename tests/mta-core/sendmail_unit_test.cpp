@@ -137,6 +137,14 @@ TEST(SendmailInput, DashTExtractsToCcBccAndDropsBccWithItsContinuation) {
                          "Subject: s\r\n\r\nTo: body@example.org\r\n");
 }
 
+TEST(SendmailInput, DashTUsesResentFieldsWhenThereAreAny) {
+    auto x = sendmail::extract_recipients(
+        "Resent-From: fwd@example.org\r\nResent-To: new@example.org\r\nResent-Bcc: quiet@example.org\r\n"
+        "To: old@example.org\r\nBcc: oldhidden@example.org\r\n\r\nbody\r\n");
+    EXPECT_EQ(x.recipients, (std::vector<std::string>{"new@example.org", "quiet@example.org"}));
+    EXPECT_EQ(x.message, "Resent-From: fwd@example.org\r\nResent-To: new@example.org\r\nTo: old@example.org\r\n\r\nbody\r\n");
+}
+
 TEST(MaildropFile, RoundTripsAndRefusesWhatIsNotExactlyOneMessage) {
     queue::MaildropMessage m{"alice", "Alice Liddell", {"bob", "carol@example.org"}, "Subject: x\r\n\r\nhi\r\n"};
     std::string file = queue::serialize_maildrop(m);
