@@ -61,10 +61,10 @@ public:
           services_{&store_, pool_.get_executor(), {}, &rt.metrics, &anvil_},
           server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {
         store_.prepare();
+        prepare_maildrop(*inst);
         for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt"})
             chown_tree(inst->queue_directory + sub, inst->mail_owner);
         ::mkdir((inst->queue_directory + "/pid").c_str(), 0755);
-        prepare_maildrop(*inst);
         {
             std::ofstream pid(pid_file(inst->queue_directory));
             pid << ::getpid() << "\n";
@@ -112,15 +112,21 @@ private:
     // maildrop/: mode 1730, mail_owner and setgid_group (maildrop_writer.h).
     // Submitters must be able to search the queue directory to reach it,
     // as in Postfix (queue_directory 0755); a umask of 077 would hide it.
-    // The mode is set before the owner: root may lack CAP_FOWNER.
+    // Modes are set while root still owns what it made (before the chown
+    // to mail_owner): the systemd unit gives root no CAP_FOWNER.
     static void prepare_maildrop(const Instance& inst) {
-        struct stat st;
-        if (::stat(inst.queue_directory.c_str(), &st) == 0 && (st.st_mode & 0011) != 0011)
-            ::chmod(inst.queue_directory.c_str(), (st.st_mode & 07777) | 0011);
+        auto ensure_mode = [](const std::string& path, mode_t want, mode_t mask) {
+            struct stat st;
+            if (::stat(path.c_str(), &st) != 0 || (st.st_mode & mask) == want) return;
+            if (::chmod(path.c_str(), (st.st_mode & 07777 & ~mask) | want) != 0)
+                proto::log::warning("chmod " + path + ": " + std::strerror(errno) +
+                                    "; local users cannot submit mail until it is fixed by hand");
+        };
+        ensure_mode(inst.queue_directory, 0011, 0011);
         std::string dir = inst.queue_directory + "/maildrop";
         if (::mkdir(dir.c_str(), 01730) != 0 && errno != EEXIST)
             throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
-        if (::chmod(dir.c_str(), 01730) != 0) proto::log::warning("chmod " + dir + ": " + std::strerror(errno));
+        ensure_mode(dir, 01730, 07777);
         if (::geteuid() == 0) {
             struct passwd* pw = ::getpwnam(inst.mail_owner.c_str());
             struct group* gr = ::getgrnam(inst.setgid_group.c_str());

@@ -346,3 +346,21 @@ TEST(Pickup, AMessageThatCannotBeQueuedStaysInTheMaildropUntilItCan) {
     EXPECT_NE(both.find("Subject: second"), std::string::npos);
     EXPECT_TRUE(entries(mta.queue_dir() + "/maildrop").empty());
 }
+
+TEST(SendmailUnprivileged, WorksUnderTheSystemdUnitsUmaskAndCapabilities) {
+    // The unit runs mta-core with UMask=0077 and without CAP_FOWNER.
+    SetgidHelper helper;
+    mtatest::Options o = helper.options();
+    o.wrapper = {"/usr/bin/setpriv", "--bounding-set=-fowner", "--", "/bin/sh", "-c", "umask 077; exec \"$0\" \"$@\""};
+    MtaInstance mta(o);
+    struct stat st;
+    ASSERT_EQ(::stat(mta.queue_dir().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0011, 0011u) << "queue_directory must be searchable by submitters";
+    auto r = as_nobody({SENDMAIL, "-C", mta.dir().path(), "alice@example.org"}, "Subject: under the unit\n\nhi\n");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(only_mail(mta, "alice").find("Subject: under the unit"), std::string::npos);
+    // A second start finds everything in place, with nothing to warn about.
+    mta.stop();
+    mta.start();
+    EXPECT_EQ(mta.log().find("chmod"), std::string::npos) << mta.log();
+}
