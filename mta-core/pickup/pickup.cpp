@@ -62,6 +62,16 @@ void Pickup::configure(Settings settings) {
 }
 
 void Pickup::start() {
+    // Watching and scanning start when io runs, after the process has
+    // dropped to mail_owner: maildrop/ (mode 1730) is readable by its owner
+    // only, and root may lack CAP_DAC_OVERRIDE (the systemd unit's bounding
+    // set).
+    auto self = shared_from_this();
+    asio::post(io_, [self] { self->watch(); });
+}
+
+void Pickup::watch() {
+    if (stopped_) return;
     int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd >= 0 && ::inotify_add_watch(fd, maildrop_directory().c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) >= 0) {
         watch_->inotify.assign(fd);
@@ -73,8 +83,7 @@ void Pickup::start() {
         if (fd >= 0) ::close(fd);
     }
     wait_timer();
-    auto self = shared_from_this();
-    asio::post(io_, [self] { self->request_scan(); });
+    request_scan();
 }
 
 void Pickup::stop() {

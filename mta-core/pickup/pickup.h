@@ -41,7 +41,7 @@ public:
            std::function<void(const std::string&)> queued);
     ~Pickup();
     void configure(Settings settings);
-    // Start watching; the first scan runs as soon as io runs.
+    // Start watching and scanning as soon as io runs.
     void start();
     void stop();
 
@@ -52,6 +52,7 @@ public:
 
 private:
     struct Watch;
+    void watch();
     void request_scan();
     void wait_event();
     void wait_timer();

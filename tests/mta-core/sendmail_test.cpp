@@ -348,10 +348,11 @@ TEST(Pickup, AMessageThatCannotBeQueuedStaysInTheMaildropUntilItCan) {
 }
 
 TEST(SendmailUnprivileged, WorksUnderTheSystemdUnitsUmaskAndCapabilities) {
-    // The unit runs mta-core with UMask=0077 and without CAP_FOWNER.
+    // The unit runs mta-core with UMask=0077 and only the capabilities of
+    // its CapabilityBoundingSet= (no CAP_FOWNER, no CAP_DAC_OVERRIDE).
     SetgidHelper helper;
     mtatest::Options o = helper.options();
-    o.wrapper = {"/usr/bin/setpriv", "--bounding-set=-fowner", "--", "/bin/sh", "-c", "umask 077; exec \"$0\" \"$@\""};
+    o.wrapper = {"/usr/bin/setpriv", "--bounding-set=-all,+net_bind_service,+setuid,+setgid,+chown", "--", "/bin/sh", "-c", "umask 077; exec \"$0\" \"$@\""};
     MtaInstance mta(o);
     struct stat st;
     ASSERT_EQ(::stat(mta.queue_dir().c_str(), &st), 0);
