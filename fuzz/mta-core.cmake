@@ -36,3 +36,15 @@ target_include_directories(fuzz_mta_queue_file PRIVATE ${mta_dir})
 mp_add_fuzzer(fuzz_mta_message_header SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_message_header_fuzz.cpp
   ${mta_dir}/message_header.cpp)
 target_include_directories(fuzz_mta_message_header PRIVATE ${mta_dir})
+
+# Maildrop files (written by unprivileged users, read by pickup): the parser,
+# and what parses written again parses to the same message.
+mp_add_fuzzer(fuzz_mta_maildrop_file SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_maildrop_file_fuzz.cpp
+  ${mta_dir}/queue/maildrop_file.cpp ${mta_dir}/queue/queue_file.cpp LIBS proto_smtp)
+target_include_directories(fuzz_mta_maildrop_file PRIVATE ${mta_dir})
+
+# The sendmail command's standard input: line ends, the lone dot, the size
+# limit, and -t's address lists.
+mp_add_fuzzer(fuzz_mta_sendmail_input SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_sendmail_input_fuzz.cpp
+  ${mta_dir}/sendmail/submission.cpp)
+target_include_directories(fuzz_mta_sendmail_input PRIVATE ${mta_dir})

@@ -642,6 +642,7 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     inst->syslog_name = s.str("syslog_name");
     inst->maillog_file = s.str("maillog_file");
     inst->myhostname = s.str("myhostname");
+    inst->setgid_group = s.str("setgid_group");
     if (!check_only && ::getpwnam(inst->mail_owner.c_str()) == nullptr && ::geteuid() == 0)
         throw ConfigError("mail_owner: no such user \"" + inst->mail_owner + "\"");
     std::string home_mailbox = s.str("home_mailbox");
@@ -754,6 +755,14 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     auto any_cfg = inst->listeners.front().config;
     auto is_local = any_cfg->env.is_local_domain;
     auto is_virtual = b.domain_matcher(s, "virtual_mailbox_domains");
+    // Local submission: pickup qualifies and expands as SMTP mail is.
+    auto& p = inst->pickup;
+    p.message.myhostname = inst->myhostname;
+    p.message.myorigin = lower(s.str("myorigin"));
+    p.message.mydomain = lower(s.str("mydomain"));
+    p.message.append_dot_mydomain = s.boolean("append_dot_mydomain");
+    p.message.expand = b.alias_expander(s, is_local);
+    p.message_size_limit = static_cast<std::size_t>(s.integer("message_size_limit", 0, 1LL << 40));
     q.route = [=](const std::string& rcpt) -> qmgr::Route {
         qmgr::Route r;
         r.address = rcpt;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "pickup/pickup.h"
 #include "qmgr/qmgr.h"
 #include "smtpd/server.h"
 
@@ -38,9 +39,11 @@ struct Instance {
     std::string syslog_name;
     std::string maillog_file;
     std::string myhostname;
+    std::string setgid_group;  // group of maildrop/ (local submission)
     std::vector<smtpd::Listener> listeners;
     std::vector<SpawnService> spawn;
     qmgr::Settings qmgr;
+    pickup::Settings pickup;  // local submission (maildrop/)
     std::vector<std::string> warnings;  // unused parameters, ignored master.cf entries
     std::string print_config;           // postconf -n
 };

@@ -2,6 +2,7 @@
 #include "program.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "daemon/log.h"
 #include "instance.h"
 #include "maillog.h"
+#include "pickup/pickup.h"
 #include "qmgr/qmgr.h"
 #include "queue/queue_store.h"
 #include "smtpd/anvil.h"
@@ -35,7 +37,7 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/mailpolicy/mta-core/main.cf";
 
-std::string pid_file(const Instance& i) { return i.queue_directory + "/pid/master.pid"; }
+std::string pid_file(const std::string& queue_directory) { return queue_directory + "/pid/master.pid"; }
 
 void chown_tree(const std::string& path, const std::string& user) {
     struct passwd* pw = ::getpwnam(user.c_str());
@@ -66,11 +68,12 @@ public:
           services_{&store_, pool_.get_executor(), {}, &rt.metrics, &anvil_},
           server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {
         store_.prepare();
+        prepare_maildrop(*inst);
         for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt"})
             chown_tree(inst->queue_directory + sub, inst->mail_owner);
         ::mkdir((inst->queue_directory + "/pid").c_str(), 0755);
         {
-            std::ofstream pid(pid_file(*inst));
+            std::ofstream pid(pid_file(inst->queue_directory));
             pid << ::getpid() << "\n";
         }
         services_.queued = [this](const std::string& id) { qmgr_.enqueue(id); };
@@ -78,11 +81,17 @@ public:
         qmgr_.set_metrics(&rt.metrics);
         server_.listen(inst->listeners);
         qmgr_.start();
+        pickup_ = std::make_shared<pickup::Pickup>(
+            rt.io.get_executor(), pool_.get_executor(), store_,
+            [this](const std::string& id) { qmgr_.enqueue(id); });
+        pickup_->configure(inst->pickup);
+        pickup_->start();
         wait_flush();
     }
 
     void update(const std::shared_ptr<Instance>& inst) {
         qmgr_.configure(inst->qmgr);
+        pickup_->configure(inst->pickup);
         server_.update(inst->listeners);
         if (spawn_) spawn_->update(inst->spawn);
     }
@@ -91,6 +100,7 @@ public:
     void update_options(const proto::policy::ServerOptions&) override {}
     void drain(std::chrono::milliseconds timeout, std::function<void()> on_drained) override {
         flush_signal_.cancel();
+        pickup_->stop();
         server_.drain(timeout, [this, on_drained = std::move(on_drained)] {
             qmgr_.stop();
             if (spawn_) spawn_->stop();
@@ -104,6 +114,35 @@ private:
         if (::mkdir(inst.queue_directory.c_str(), 0755) != 0 && errno != EEXIST)
             throw std::system_error(errno, std::generic_category(), "mkdir " + inst.queue_directory);
         return start_spawn(inst.queue_directory, inst.mail_owner, inst.spawn);
+    }
+
+    // maildrop/: mode 1730, mail_owner and setgid_group (maildrop_writer.h).
+    // Submitters must be able to search the queue directory to reach it,
+    // as in Postfix (queue_directory 0755); a umask of 077 would hide it.
+    // Modes are set while root still owns what it made (before the chown
+    // to mail_owner): the systemd unit gives root no CAP_FOWNER.
+    static void prepare_maildrop(const Instance& inst) {
+        auto ensure_mode = [](const std::string& path, mode_t want, mode_t mask) {
+            struct stat st;
+            if (::stat(path.c_str(), &st) != 0 || (st.st_mode & mask) == want) return;
+            if (::chmod(path.c_str(), (st.st_mode & 07777 & ~mask) | want) != 0)
+                proto::log::warning("chmod " + path + ": " + std::strerror(errno) +
+                                    "; local users cannot submit mail until it is fixed by hand");
+        };
+        ensure_mode(inst.queue_directory, 0011, 0011);
+        std::string dir = inst.queue_directory + "/maildrop";
+        if (::mkdir(dir.c_str(), 01730) != 0 && errno != EEXIST)
+            throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
+        ensure_mode(dir, 01730, 07777);
+        if (::geteuid() == 0) {
+            struct passwd* pw = ::getpwnam(inst.mail_owner.c_str());
+            struct group* gr = ::getgrnam(inst.setgid_group.c_str());
+            if (!gr)
+                proto::log::warning("setgid_group " + inst.setgid_group +
+                                    ": no such group; only root can submit with sendmail");
+            if (pw && ::chown(dir.c_str(), pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) != 0)
+                proto::log::warning("chown " + dir + ": " + std::strerror(errno));
+        }
     }
 
     void wait_flush() {
@@ -123,6 +162,7 @@ private:
     smtpd::Anvil anvil_;
     smtpd::SessionServices services_;
     smtpd::SmtpServer server_;
+    std::shared_ptr<pickup::Pickup> pickup_;
     asio::signal_set flush_signal_;
 };
 
@@ -181,10 +221,8 @@ std::unique_ptr<proto::daemon::Service> MtaProgram::make_service(proto::daemon::
     return s;
 }
 
-namespace {
-
-int queue_command(const std::vector<std::string>& args, const Instance& inst) {
-    queue::QueueStore store(inst.queue_directory);
+int queue_command(const std::vector<std::string>& args, const std::string& queue_directory) {
+    queue::QueueStore store(queue_directory);
     std::string verb = args.size() > 1 ? args[1] : "";
     auto each_id = [&](const std::string& which, queue::Place from, auto fn) {
         std::vector<std::string> ids;
@@ -208,7 +246,7 @@ int queue_command(const std::vector<std::string>& args, const Instance& inst) {
         return rc ? rc : (n == 0 && which != "ALL" ? 1 : 0);
     };
     auto signal_flush = [&] {
-        std::ifstream in(pid_file(inst));
+        std::ifstream in(pid_file(queue_directory));
         long pid = 0;
         if (in >> pid && pid > 1 && ::kill(static_cast<pid_t>(pid), SIGUSR1) == 0) return true;
         return false;
@@ -256,7 +294,7 @@ int queue_command(const std::vector<std::string>& args, const Instance& inst) {
     if (verb == "flush" && args.size() == 2) {
         if (!signal_flush()) {
             std::fprintf(stderr, "mta-core: no running mta-core for %s (nothing to flush)\n",
-                         inst.queue_directory.c_str());
+                         queue_directory.c_str());
             return 1;
         }
         return 0;
@@ -292,8 +330,6 @@ int queue_command(const std::vector<std::string>& args, const Instance& inst) {
     return 2;
 }
 
-}  // namespace
-
 int MtaProgram::command(const std::vector<std::string>& args, proto::daemon::Runtime&) {
     if (args.empty()) return 2;
     if (args[0] == "--print-config") {
@@ -319,7 +355,7 @@ int MtaProgram::command(const std::vector<std::string>& args, proto::daemon::Run
         }
         return 0;
     }
-    if (args[0] == "queue") return queue_command(args, *pending_);
+    if (args[0] == "queue") return queue_command(args, pending_->queue_directory);
     std::fprintf(stderr, "mta-core: unknown command \"%s\" (see --help)\n", args[0].c_str());
     return 2;
 }

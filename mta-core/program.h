@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "daemon/program.h"
 
@@ -30,5 +32,9 @@ private:
     class SmtpService;
     SmtpService* service_ = nullptr;
 };
+
+// The queue subcommands (list, show, flush, delete, hold, release) on the
+// queue in queue_directory; also what sendmail -bp and -q run.
+int queue_command(const std::vector<std::string>& args, const std::string& queue_directory);
 
 }  // namespace mta

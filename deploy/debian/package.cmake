@@ -16,12 +16,29 @@
 # users, prerm/postrm stop and clean up; nothing is enabled or started, since
 # the daemons are useful only once Redis and Postfix are configured.
 
-set(MAILPOLICY_PROGRAMS policyd-spf policyd-ratelimit policyd-greylist delivery-maildir mta-core)
+set(MAILPOLICY_PROGRAMS policyd-spf policyd-ratelimit policyd-greylist delivery-maildir mta-core
+    mta-core-sendmail mta-core-postdrop)
 foreach(program ${MAILPOLICY_PROGRAMS})
   if(TARGET ${program})
     install(TARGETS ${program} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
   endif()
 endforeach()
+
+# mailq and newaliases are mta-core-sendmail under other names. The
+# postdrop helper ships 0755; postinst makes it setgid mtadrop with
+# dpkg-statoverride, and links /usr/sbin/sendmail, /usr/bin/mailq and
+# /usr/bin/newaliases to these only where no other mail system has them
+# (docs/mta-core.md, "Local submission").
+if(TARGET mta-core-sendmail)
+  install(FILES ${CMAKE_BINARY_DIR}/mta-core/mta-core-mailq ${CMAKE_BINARY_DIR}/mta-core/mta-core-newaliases
+          DESTINATION ${CMAKE_INSTALL_SBINDIR})
+  # Their manual page is mta-core-sendmail(8).
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/debian/man-links)
+  foreach(alias mta-core-mailq mta-core-newaliases)
+    file(CREATE_LINK mta-core-sendmail.8.gz ${CMAKE_BINARY_DIR}/debian/man-links/${alias}.8.gz SYMBOLIC)
+    install(FILES ${CMAKE_BINARY_DIR}/debian/man-links/${alias}.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+  endforeach()
+endif()
 
 set(deploy ${CMAKE_SOURCE_DIR}/deploy)
 file(GLOB example_configs ${deploy}/config/*.json)

@@ -32,10 +32,12 @@ constexpr ParamInfo params[] = {
     {"allow_mail_to_files", "alias, forward", S::unsupported, "file aliases are not delivered; alias to a mailbox instead", false, false, K::text, 0},
     {"allow_percent_hack", "yes", S::ignored, "the % hack is never honoured: such addresses are judged by their real destination", false, false, K::boolean, 0},
     {"allow_untrusted_routing", "no", S::ignored, "sender-specified routing is never relayed", false, false, K::boolean, 0},
+    {"alternate_config_directories", "", S::supported, "", false, false, K::text, 0},
     {"always_bcc", "", S::unsupported, "automatic BCC is not done; use a milter", false, false, K::text, 0},
     {"anvil_rate_time_unit", "60s", S::supported, "", false, false, K::time, 's'},
     {"anvil_status_update_time", "600s", S::ignored, "client limits are kept in process", false, false, K::time, 's'},
     {"append_dot_mydomain", "no", S::supported, "", false, false, K::boolean, 0},
+    {"authorized_submit_users", "static:anyone", S::supported, "", false, false, K::text, 0},
     {"biff", "yes", S::ignored, "there is no comsat notification", false, false, K::boolean, 0},
     {"body_checks", "", S::unsupported, "body_checks are not applied; use smtpd_milters", false, false, K::text, 0},
     {"bounce_notice_recipient", "postmaster", S::ignored, "notices are not sent", false, false, K::text, 0},
@@ -43,7 +45,7 @@ constexpr ParamInfo params[] = {
     {"bounce_size_limit", "50000", S::unsupported, "bounces carry the original headers only", false, false, K::integer, 0},
     {"broken_sasl_auth_clients", "no", S::ignored, "AUTH= is not advertised", false, false, K::boolean, 0},
     {"canonical_maps", "", S::unsupported, "addresses are not rewritten; use virtual_alias_maps for recipients", false, false, K::text, 0},
-    {"command_directory", "/usr/sbin", S::ignored, "Postfix installation path", false, false, K::text, 0},
+    {"command_directory", "/usr/sbin", S::supported, "", false, false, K::text, 0},
     {"command_time_limit", "1000s", S::ignored, "NAME_time_limit sets each spawn service's limit", false, false, K::time, 's'},
     {"compatibility_level", "0", S::ignored, "mta-core has the defaults of compatibility_level 3.6", false, false, K::text, 0},
     {"config_directory", "/etc/postfix", S::supported, "", true, false, K::text, 0},
@@ -182,7 +184,7 @@ constexpr ParamInfo params[] = {
     {"sender_dependent_default_transport_maps", "", S::unsupported, "routing does not depend on the sender; use transport_maps", false, false, K::text, 0},
     {"sender_dependent_relayhost_maps", "", S::unsupported, "routing does not depend on the sender; use relayhost or transport_maps", false, false, K::text, 0},
     {"sendmail_path", "/usr/sbin/sendmail", S::ignored, "Postfix installation path", false, false, K::text, 0},
-    {"setgid_group", "postdrop", S::ignored, "Postfix installation setting", false, false, K::text, 0},
+    {"setgid_group", "mtadrop", S::supported, "", false, false, K::text, 0},
     {"shlib_directory", "/usr/lib/postfix", S::ignored, "Postfix installation path", false, false, K::text, 0},
     {"smtp_address_preference", "any", S::ignored, "address preference follows inet_protocols", false, false, K::text, 0},
     {"smtp_bind_address", "", S::unsupported, "choosing the source address is not available yet", false, false, K::text, 0},
@@ -371,6 +373,7 @@ constexpr DefaultDifference differences[] = {
     {"lmtp_tls_mandatory_protocols", ">=TLSv1", "TLS starts at 1.2"},
     {"lmtp_tls_protocols", ">=TLSv1", "TLS starts at 1.2"},
     {"smtpd_banner", "$myhostname ESMTP $mail_name", "the greeting names no product"},
+    {"setgid_group", "postdrop", "a group of mta-core's own, beside Debian's Postfix"},
 };
 
 // postconf(5) service-specific parameters, for a master.cf service NAME.

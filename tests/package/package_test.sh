@@ -3,7 +3,8 @@
 #   1. cpack -G DEB builds it from the build tree; lintian finds no error
 #      (the package carries no overrides);
 #   2. dpkg -i installs it: users, config modes, conffiles, stripped programs,
-#      dependencies from shlibdeps, /var/vmail;
+#      dependencies from shlibdeps, /var/vmail; mta-core-postdrop setgid
+#      mtadrop, and Postfix's /usr/sbin/sendmail left alone;
 #   3. systemd-analyze verify passes on the installed units (their man: links
 #      included) and `man policyd-greylist` shows the page;
 #   4. policyd-greylist runs from the installed files: the unit's
@@ -13,7 +14,8 @@
 #      ports is touched; a policy request gets the greylisting answer and
 #      the triplet is in Redis;
 #   5. dpkg --purge leaves nothing behind but what the package documents it
-#      keeps: the users mailpolicy and vmail, and /var/vmail.
+#      keeps: the users mailpolicy and vmail, the group mtadrop, and
+#      /var/vmail; the helper's statoverride and sendmail links are gone.
 # Needs root (dpkg, namespaces). systemd need not be running.
 #   package_test.sh BUILD_DIR
 set -euo pipefail
@@ -98,6 +100,22 @@ for p in policyd-spf policyd-ratelimit policyd-greylist delivery-maildir; do
     file "/usr/sbin/$p" | grep -q ', stripped' || fail "/usr/sbin/$p is not stripped"
 done
 
+step "local submission: mta-core-sendmail and its setgid helper"
+mode=$(stat -c '%a %U %G' /usr/sbin/mta-core-postdrop)
+[[ $mode == "2755 root mtadrop" ]] || fail "/usr/sbin/mta-core-postdrop is $mode, want 2755 root mtadrop"
+for alias in mta-core-mailq mta-core-newaliases; do
+    [[ $(readlink "/usr/sbin/$alias") == mta-core-sendmail ]] || fail "/usr/sbin/$alias is not a link to mta-core-sendmail"
+done
+# Debian's postfix owns /usr/sbin/sendmail where it is installed: kept.
+# Where no mail system has one, the package links its own.
+if owner=$(dpkg -S /usr/sbin/sendmail 2>/dev/null); then
+    [[ ! -L /usr/sbin/sendmail ]] || fail "/usr/sbin/sendmail of ${owner%%:*} was replaced by a link"
+else
+    [[ $(readlink /usr/sbin/sendmail) == /usr/sbin/mta-core-sendmail ]] || fail "/usr/sbin/sendmail is not ours"
+fi
+rc=0; /usr/sbin/mta-core-sendmail -bz >"$tmp/sendmail.txt" 2>&1 || rc=$?
+[[ $rc == 64 ]] && grep -q '^usage: sendmail' "$tmp/sendmail.txt" || fail "mta-core-sendmail -bz: exit $rc: $(cat "$tmp/sendmail.txt")"
+
 step "systemd-analyze verify"
 units=(/usr/lib/systemd/system/{policyd-spf,policyd-ratelimit,policyd-greylist,delivery-maildir}.service)
 for u in "${units[@]}"; do [[ -f $u ]] || fail "no unit $u"; done
@@ -174,4 +192,8 @@ ours >"$tmp/after"
 left=$(comm -13 "$tmp/before" "$tmp/after" | grep -v -x -e /var/vmail || true)
 [[ -z $left ]] || fail "left behind after purge: $left"
 id mailpolicy >/dev/null && id vmail >/dev/null || fail "the users must be kept (documented)"
+dpkg-statoverride --list /usr/sbin/mta-core-postdrop >/dev/null && fail "the statoverride of mta-core-postdrop is left"
+for path in /usr/sbin/sendmail /usr/bin/mailq /usr/bin/newaliases; do
+    [[ $(readlink "$path" 2>/dev/null) == /usr/sbin/mta-core-* ]] && fail "$path still links to mta-core"
+done
 echo "OK: built, lintian-clean, installed, served a request as $user, purged"
