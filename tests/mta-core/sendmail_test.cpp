@@ -330,13 +330,14 @@ TEST(Pickup, AMessageThatCannotBeQueuedStaysInTheMaildropUntilItCan) {
     MtaInstance mta(options());
     mta.stop();
     ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: first\n\nwaits\n").exit_code, 0);
-    // The queue cannot take it (incoming/ is not writable by mail_owner).
-    std::string incoming = mta.queue_dir() + "/incoming";
-    ASSERT_EQ(::chmod(incoming.c_str(), 0500), 0);
+    // The queue cannot take it (active/, where queue files are named, is
+    // not writable by mail_owner).
+    std::string active = mta.queue_dir() + "/active";
+    ASSERT_EQ(::chmod(active.c_str(), 0500), 0);
     mta.start();
     EXPECT_TRUE(mta.maillog_has("warning: queue file write error")) << mta.maillog();
     EXPECT_EQ(entries(mta.queue_dir() + "/maildrop").size(), 1u) << "the message must not be lost";
-    ASSERT_EQ(::chmod(incoming.c_str(), 0700), 0);
+    ASSERT_EQ(::chmod(active.c_str(), 0700), 0);
     // The next submission wakes pickup, which takes both.
     ASSERT_EQ(sendmail(mta, {"-f", "alice", "bob"}, "Subject: second\n\nwakes pickup\n").exit_code, 0);
     auto files = mta.wait_for_mail("bob", 2);
