@@ -25,10 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!reparsed) std::abort();
     const Envelope& f = reparsed->envelope;
     if (f.id != e.id || f.sender != e.sender || f.recipients.size() != e.recipients.size() ||
-        f.helo != e.helo || f.client_name != e.client_name || f.arrival != e.arrival)
+        f.helo != e.helo || f.client_name != e.client_name || f.arrival != e.arrival ||
+        f.dsn_envid != e.dsn_envid || f.dsn_ret != e.dsn_ret)
         std::abort();
     for (std::size_t i = 0; i < e.recipients.size(); ++i)
-        if (f.recipients[i].address != e.recipients[i].address || f.recipients[i].done != e.recipients[i].done)
+        if (f.recipients[i].address != e.recipients[i].address || f.recipients[i].done != e.recipients[i].done ||
+            f.recipients[i].dsn_notify != e.recipients[i].dsn_notify ||
+            f.recipients[i].dsn_orcpt != e.recipients[i].dsn_orcpt)
             std::abort();
     // The escaping alone round-trips any bytes.
     auto unescaped = unescape(escape(input));

@@ -72,6 +72,8 @@ std::string serialize(const Envelope& e) {
     field(out, "body_type", e.body_type);
     field(out, "smtputf8", e.smtputf8 ? "1" : "0");
     field(out, "filter", e.filter);
+    if (!e.dsn_envid.empty()) field(out, "dsn_envid", e.dsn_envid);
+    if (!e.dsn_ret.empty()) field(out, "dsn_ret", e.dsn_ret);
     for (const auto& r : e.recipients) {
         // "rcpt=ADDRESS ORIGINAL DONE": three escaped words (escaping leaves no space).
         out.append("rcpt=");
@@ -79,6 +81,14 @@ std::string serialize(const Envelope& e) {
         out.push_back(' ');
         out.append(escape(r.original));
         out.append(r.done ? " 1\n" : " 0\n");
+        // "rcpt_dsn=NOTIFY ORCPT" for the recipient above, when the client gave either.
+        if (!r.dsn_notify.empty() || !r.dsn_orcpt.empty()) {
+            out.append("rcpt_dsn=");
+            out.append(escape(r.dsn_notify));
+            out.push_back(' ');
+            out.append(escape(r.dsn_orcpt));
+            out.push_back('\n');
+        }
     }
     out.push_back('\n');
     return out;
@@ -122,6 +132,18 @@ std::optional<Parsed> parse(std::string_view file, std::string* error) {
                                     lf - 1});
             continue;
         }
+        if (name == "rcpt_dsn") {
+            std::size_t sp = raw.find(' ');
+            if (sp == std::string_view::npos || e.recipients.empty() || !e.recipients.back().dsn_notify.empty() ||
+                !e.recipients.back().dsn_orcpt.empty())
+                return fail("bad rcpt_dsn line");
+            auto notify = unescape(raw.substr(0, sp));
+            auto orcpt = unescape(raw.substr(sp + 1));
+            if (!notify || !orcpt || (notify->empty() && orcpt->empty())) return fail("bad rcpt_dsn line");
+            e.recipients.back().dsn_notify = std::move(*notify);
+            e.recipients.back().dsn_orcpt = std::move(*orcpt);
+            continue;
+        }
         auto value = unescape(raw);
         if (!value) return fail("bad escape in " + std::string(name));
         if (name == "id") {
@@ -151,6 +173,11 @@ std::optional<Parsed> parse(std::string_view file, std::string* error) {
             e.smtputf8 = *value == "1";
         } else if (name == "filter") {
             e.filter = std::move(*value);
+        } else if (name == "dsn_envid") {
+            e.dsn_envid = std::move(*value);
+        } else if (name == "dsn_ret") {
+            if (*value != "FULL" && *value != "HDRS") return fail("bad dsn_ret");
+            e.dsn_ret = std::move(*value);
         } else {
             return fail("unknown field " + std::string(name));
         }

@@ -25,6 +25,10 @@ struct Recipient {
     // Where the done flag ('0' or '1') sits in the file, so marking a
     // recipient done is a one-byte write in place (set by parse()).
     std::size_t done_offset = 0;
+    // RFC 3461, as the client gave them (proto/smtp/dsn.h, decoded): NOTIFY
+    // in canonical form ("" for the default), ORCPT as "type;address".
+    std::string dsn_notify;
+    std::string dsn_orcpt;
 };
 
 struct Envelope {
@@ -40,6 +44,8 @@ struct Envelope {
     std::string body_type;  // "", 7BIT, 8BITMIME
     bool smtputf8 = false;
     std::string filter;     // FILTER transport:destination from a restriction
+    std::string dsn_envid;  // RFC 3461 ENVID, decoded ("" when not given)
+    std::string dsn_ret;    // RFC 3461 RET: FULL, HDRS or ""
 };
 
 constexpr std::string_view kMagic = "MTAQ 1";

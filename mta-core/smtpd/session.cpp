@@ -25,6 +25,7 @@
 #include "daemon/metrics.h"
 #include "maillog.h"
 #include "message_header.h"
+#include "smtp/dsn.h"
 #include "dns/resolver.h"
 #include "queue/queue_store.h"
 #include "sasl/sasl.h"
@@ -124,6 +125,10 @@ struct Transaction {
     bool active = false;
     std::vector<std::string> recipients;
     std::vector<std::string> originals;
+    // RFC 3461 per recipient (parallel to recipients) and per message.
+    std::vector<std::pair<std::string, std::string>> dsn;  // NOTIFY, ORCPT
+    std::string dsn_envid;
+    std::string dsn_ret;
     std::string body_type;
     bool smtputf8 = false;
     std::size_t declared_size = 0;
@@ -388,7 +393,7 @@ asio::awaitable<Reply> Session::proceed_helo(const Command& cmd) {
             for (const auto& m : mechanisms) text += " " + m;
         }
     }
-    text += "\nENHANCEDSTATUSCODES\n8BITMIME";
+    text += "\nENHANCEDSTATUSCODES\n8BITMIME\nDSN";
     if (cfg_->smtputf8) text += "\nSMTPUTF8";
     co_return Reply{250, text};
 }
@@ -418,8 +423,20 @@ std::optional<Reply> Session::check_mail(const Command& cmd) {
         }
         if (p.keyword == "AUTH") continue;  // RFC 4954 5: accepted, not trusted
         if (p.keyword == "SMTPUTF8" && !p.has_value && cfg_->smtputf8) continue;
+        // RFC 3461 4.3, 4.4 (Postfix's replies).
+        if (p.keyword == "RET") {
+            if (!proto::smtp::parse_ret(p.value)) return Reply{501, "5.5.4 Bad RET parameter syntax"};
+            continue;
+        }
+        if (p.keyword == "ENVID") {
+            if (!proto::smtp::parse_envid(p.value)) return Reply{501, "5.5.4 Bad ENVID parameter syntax"};
+            continue;
+        }
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    for (std::string_view once : {"RET", "ENVID", "SIZE", "BODY"})
+        if (std::count_if(cmd.params.begin(), cmd.params.end(), [&](const auto& p) { return p.keyword == once; }) > 1)
+            return Reply{501, "5.5.4 Duplicate " + std::string(once) + " parameter"};
     // RFC 6531 3.6: a UTF-8 address only in a transaction that declared it.
     if (proto::smtp::has_non_ascii(cmd.path.to_string()) && !cmd.param("SMTPUTF8"))
         return Reply{553, "5.6.7 Must declare SMTPUTF8 to send unicode address"};
@@ -449,6 +466,8 @@ asio::awaitable<Reply> Session::proceed_mail(const Command& cmd) {
     facts_.instance = tx_.instance;
     if (const auto* b = cmd.param("BODY")) tx_.body_type = upper(b->value);
     tx_.smtputf8 = cmd.param("SMTPUTF8") != nullptr;
+    if (const auto* ret = cmd.param("RET")) tx_.dsn_ret = proto::smtp::parse_ret(ret->value).value_or("");
+    if (const auto* envid = cmd.param("ENVID")) tx_.dsn_envid = proto::smtp::parse_envid(envid->value).value_or("");
     tx_.declared_size = facts_.size;
     conn_->busy = true;  // a transaction in progress: drain lets it finish
     co_return Reply{250, "2.1.0 Ok"};
@@ -462,9 +481,20 @@ std::optional<Reply> Session::check_rcpt(const Command& cmd) {
         return Reply{452, "4.5.3 Error: too many recipients"};
     if (cmd.path.empty()) return Reply{501, "5.1.3 Bad recipient address syntax"};
     for (const auto& p : cmd.params) {
-        if (p.keyword == "NOTIFY" || p.keyword == "ORCPT") continue;
+        // RFC 3461 4.1, 4.2 (Postfix's replies).
+        if (p.keyword == "NOTIFY") {
+            if (!proto::smtp::parse_notify(p.value)) return Reply{501, "5.5.4 Bad NOTIFY parameter syntax"};
+            continue;
+        }
+        if (p.keyword == "ORCPT") {
+            if (!proto::smtp::parse_orcpt(p.value)) return Reply{501, "5.5.4 Bad ORCPT parameter syntax"};
+            continue;
+        }
         return Reply{555, "5.5.4 Unsupported option: " + maillog::printable(p.keyword)};
     }
+    for (std::string_view once : {"NOTIFY", "ORCPT"})
+        if (std::count_if(cmd.params.begin(), cmd.params.end(), [&](const auto& p) { return p.keyword == once; }) > 1)
+            return Reply{501, "5.5.4 Duplicate " + std::string(once) + " parameter"};
     if (proto::smtp::has_non_ascii(cmd.path.to_string()) && !tx_.smtputf8)
         return Reply{553, "5.6.7 Must declare SMTPUTF8 to send unicode address"};
     if (!within_limit(AnvilEvent::recipient, cfg_->client_recipient_rate_limit))
@@ -498,6 +528,10 @@ asio::awaitable<std::optional<Reply>> Session::policy_rcpt(const Command& cmd) {
 asio::awaitable<Reply> Session::proceed_rcpt(const Command& cmd) {
     tx_.recipients.push_back(facts_.recipient);
     tx_.originals.push_back(cmd.path.to_string());
+    std::string notify, orcpt;
+    if (const auto* n = cmd.param("NOTIFY")) notify = proto::smtp::parse_notify(n->value).value_or("");
+    if (const auto* o = cmd.param("ORCPT")) orcpt = proto::smtp::parse_orcpt(o->value).value_or("");
+    tx_.dsn.emplace_back(std::move(notify), std::move(orcpt));
     facts_.recipient_count = tx_.recipients.size();
     co_return Reply{250, "2.1.5 Ok"};
 }
@@ -640,7 +674,7 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         for (const auto& t : targets) {
             bool dup = std::any_of(env.recipients.begin(), env.recipients.end(),
                                    [&](const queue::Recipient& r) { return r.address == t; });
-            if (!dup) env.recipients.push_back({t, tx_.originals[i], false, 0});
+            if (!dup) env.recipients.push_back({t, tx_.originals[i], false, 0, tx_.dsn[i].first, tx_.dsn[i].second});
         }
     }
     for (const auto& b : tx_.effects.bcc) env.recipients.push_back({b, b, false, 0});
@@ -652,6 +686,8 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     env.body_type = tx_.body_type;
     env.smtputf8 = tx_.smtputf8;
     env.filter = tx_.effects.filter;
+    env.dsn_envid = tx_.dsn_envid;
+    env.dsn_ret = tx_.dsn_ret;
     // The durable write runs on the blocking pool; its fsyncs are grouped
     // with other sessions' (queue_store.h). The 250 waits for it.
     auto* store = svc_.queue;

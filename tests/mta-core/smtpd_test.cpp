@@ -44,7 +44,7 @@ TEST(MtaSmtpd, BannerHasNoVersionAndEhloAdvertisesTheExtensions) {
         if (line.size() > 3 && line[3] == ' ') break;
     }
     for (const char* ext : {"250-PIPELINING", "250-SIZE 10240000", "250-ENHANCEDSTATUSCODES", "250-8BITMIME",
-                            "250 SMTPUTF8"})
+                            "250-DSN", "250 SMTPUTF8"})
         EXPECT_NE(all.find(ext), std::string::npos) << ext << " in\n" << all;
     EXPECT_EQ(all.find("STARTTLS"), std::string::npos) << "no certificate, no STARTTLS";
     EXPECT_EQ(all.find("AUTH"), std::string::npos);
@@ -438,4 +438,30 @@ TEST(MtaSmtpd, AHeaderFieldOverHeaderSizeLimitIsTruncated) {
     EXPECT_EQ(m.find("continuation-99"), std::string::npos) << m;
     EXPECT_NE(m.find("\nTo: alice@example.org\n\nthe body\n"), std::string::npos) << m;
     EXPECT_TRUE(mta.maillog_has("header field(s) longer than header_size_limit (1024 bytes) truncated"));
+}
+
+// RFC 3461: the DSN parameters are checked as Postfix checks them and kept
+// in the queue file with the message (here one held by a HOLD action).
+TEST(MtaSmtpd, DsnParametersAreCheckedAndKeptWithTheMessage) {
+    mtatest::Options o;
+    o.main_cf = "smtpd_recipient_restrictions = check_recipient_access inline:{ alice@example.org=HOLD }\n";
+    MtaInstance mta(o);
+    auto c = hello(mta);
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<a@remote.example> RET=BODY"), "501 5.5.4 Bad RET parameter syntax");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<a@remote.example> ENVID=a+zz"), "501 5.5.4 Bad ENVID parameter syntax");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<a@remote.example> RET=FULL RET=HDRS"), "501 5.5.4 Duplicate RET parameter");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<a@remote.example> RET=hdrs ENVID=QQ314159+2Bx"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org> NOTIFY=NEVER,DELAY"), "501 5.5.4 Bad NOTIFY parameter syntax");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org> ORCPT=alice@example.org"), "501 5.5.4 Bad ORCPT parameter syntax");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org> NOTIFY=delay,success ORCPT=rfc822;Alice+2Bx@example.org"),
+              "250 2.1.5 Ok");
+    EXPECT_EQ(cmd(*c, "DATA").substr(0, 4), "354 ");
+    c->send("Subject: dsn\r\n\r\nbody\r\n.\r\n");
+    std::string queued = c->reply();
+    ASSERT_EQ(queued.substr(0, 24), "250 2.0.0 Ok: queued as ") << queued;
+    std::string id = queued.substr(24);
+    std::string file = read_file(mta.queue_dir() + "/hold/" + id);
+    EXPECT_NE(file.find("\ndsn_envid=QQ314159+x\n"), std::string::npos) << file;
+    EXPECT_NE(file.find("\ndsn_ret=HDRS\n"), std::string::npos) << file;
+    EXPECT_NE(file.find("\nrcpt_dsn=SUCCESS,DELAY rfc822;Alice+x@example.org\n"), std::string::npos) << file;
 }
