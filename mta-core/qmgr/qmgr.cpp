@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
@@ -104,8 +105,86 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         pump();
     }
 
+    // Per-destination slots: a waiter holds a timer that release() cancels
+    // to hand its slot over.
+    struct Slots {
+        std::size_t busy = 0;
+        std::deque<std::shared_ptr<asio::steady_timer>> waiters;
+    };
+    std::map<std::string, Slots> destinations;
+
+    asio::awaitable<void> acquire(const std::string& destination, std::size_t limit) {
+        auto& slots = destinations[destination];
+        if (slots.busy < std::max<std::size_t>(limit, 1)) {
+            ++slots.busy;
+            co_return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+        slots.waiters.push_back(timer);
+        boost::system::error_code ec;
+        co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // Woken by release(): the slot is ours (busy was not decremented).
+    }
+
+    void release(const std::string& destination) {
+        auto it = destinations.find(destination);
+        if (it == destinations.end()) return;
+        if (!it->second.waiters.empty()) {
+            auto next = it->second.waiters.front();
+            it->second.waiters.pop_front();
+            next->cancel();
+            return;
+        }
+        if (--it->second.busy == 0) destinations.erase(it);
+    }
+
+    // One recipient group to a smtp destination: its addresses from DNS,
+    // tried in order until one is not a server failure (smtp(8)).
+    asio::awaitable<std::pair<delivery::Attempt, std::string>> deliver_smtp(delivery::Nexthop hop, std::string sender,
+                                                                            std::vector<std::string> rcpts,
+                                                                            const std::string& content, std::string id) {
+        auto resolve = settings.resolve;
+        auto session_for = settings.smtp_session;
+        const std::size_t session_limit = settings.mx_session_limit;
+        delivery::Attempt attempt;
+        attempt.recipients.resize(rcpts.size());
+        std::string relay = "none";
+        delivery::Destination destination = *hop.destination;
+        auto lookup = resolve(destination);
+        delivery::Resolution found = co_await std::move(lookup);
+        if (found.kind != delivery::Resolution::Kind::deliver) {
+            attempt.code = found.kind == delivery::Resolution::Kind::bounce ? 550 : 450;
+            attempt.enhanced = found.dsn;
+            attempt.error = found.reason;
+            co_return std::make_pair(std::move(attempt), relay);
+        }
+        std::size_t sessions = 0;
+        for (const auto& target : found.targets) {
+            delivery::Nexthop at = hop;
+            at.endpoint.kind = proto::net::Endpoint::Kind::inet;
+            at.endpoint.host = target.address;
+            at.endpoint.port = target.port;
+            delivery::SessionOptions options = session_for(hop, target);
+            auto op = delivery::deliver(io, at, options, sender, rcpts, content);
+            attempt = co_await std::move(op);
+            if (attempt.tls_handshake_failed && options.tls.level == delivery::TlsLevel::may) {
+                // TLS_README: at "may", a failed handshake is retried in the clear.
+                maillog::line("smtp", id + ": " + attempt.error + "; retrying without TLS");
+                options.tls_skip = true;
+                auto again = delivery::deliver(io, at, options, sender, rcpts, content);
+                attempt = co_await std::move(again);
+            }
+            if (!attempt.tls_log.empty()) maillog::line("smtp", attempt.tls_log);
+            relay = attempt.connected ? target.text() : "none";
+            if (!attempt.try_next) break;
+            maillog::line("smtp", id + ": " + attempt.error);
+            if (attempt.connected && ++sessions >= session_limit) break;
+        }
+        co_return std::make_pair(std::move(attempt), relay);
+    }
+
     void pump() {
-        while (!stopping && running < settings.concurrency && !ready.empty()) {
+        while (!stopping && running < settings.process_limit && !ready.empty()) {
             std::string id = ready.front();
             ready.pop_front();
             ++running;
@@ -198,8 +277,26 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         for (auto& [name, indexes] : groups) {
             std::vector<std::string> rcpts;
             for (auto i : indexes) rcpts.push_back(routes[i].address);
-            auto attempt = co_await delivery::deliver(io, hops[name], settings.helo_name, env.sender,
-                                                      rcpts, loaded->content, settings.timeouts);
+            const delivery::Nexthop hop = hops[name];
+            const std::size_t limit = hop.lmtp ? settings.lmtp_concurrency : settings.concurrency;
+            const std::string slot = (hop.lmtp ? "lmtp:" : "smtp:") + name;
+            co_await acquire(slot, limit);
+            delivery::Attempt attempt;
+            std::string relay = name;
+            if (hop.destination) {
+                auto op = deliver_smtp(hop, env.sender, rcpts, loaded->content, id);
+                auto result = co_await std::move(op);
+                attempt = std::move(result.first);
+                relay = std::move(result.second);
+            } else {
+                delivery::SessionOptions options;
+                options.helo_name = settings.helo_name;
+                options.timeouts = settings.timeouts;
+                options.peer = hop.text;
+                auto op = delivery::deliver(io, hop, options, env.sender, rcpts, loaded->content);
+                attempt = co_await std::move(op);
+            }
+            release(slot);
             for (std::size_t k = 0; k < indexes.size(); ++k) {
                 std::size_t i = indexes[k];
                 const auto& rr = attempt.recipients[k];
@@ -209,7 +306,6 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                                                  (rr.enhanced.empty() ? "" : rr.enhanced + " ") + rr.text
                                            : attempt.error;
                 if (enhanced.empty()) enhanced = std::to_string(code / 100) + ".0.0";
-                std::string relay = name;
                 if (!attempt.connected) relay = "none";
                 if (code >= 200 && code < 300) {
                     log_result(i, relay, enhanced, "sent", text);
@@ -217,7 +313,10 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 } else if (code >= 500 || (expired && code >= 400)) {
                     log_result(i, relay, enhanced, "bounced", text);
                     failures.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
-                                        (hops[name].lmtp ? "lmtp; " : "smtp; ") + text});
+                                        (!rr.code && !attempt.connected ? "X-Postfix; "
+                                         : hop.lmtp                    ? "lmtp; "
+                                                                       : "smtp; ") +
+                                            text});
                     done.push_back(i);
                 } else {
                     log_result(i, relay, enhanced, "deferred", text);
