@@ -34,6 +34,49 @@ constexpr const char* kNothing = "127.0.0.62";  // connection refused
 constexpr const char* kSinkB = "127.0.0.63";
 constexpr const char* kBusy = "127.0.0.64";     // 450 at the greeting
 constexpr const char* kPostfix = "127.0.0.65";  // STARTTLS, AUTH, SIZE
+constexpr const char* kInjector = "127.0.0.66";  // a reply injected before the TLS handshake
+constexpr const char* kBrokenTls = "127.0.0.67";  // offers STARTTLS, cannot do it
+
+// A faulty SMTP server (Python's ssl module for the TLS side), for what no
+// real server does on purpose. "inject": with its 220 to STARTTLS it sends
+// a 550 in the clear (the STARTTLS command injection attack). "broken": its
+// 220 to STARTTLS is followed by text instead of a handshake. Neither
+// offers SMTPUTF8. Each message taken is appended to a file.
+const char* kFaultyServer = R"(import socket, ssl, sys, threading
+mode, addr, cert, key, out = sys.argv[1:6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+def serve(c):
+    f = c.makefile('rb'); w = c.sendall; tls = False
+    w(b'220 faulty ESMTP\r\n')
+    while True:
+        line = f.readline()
+        if not line: return
+        verb = line[:4].upper()
+        if verb == b'EHLO':
+            w(b'250-faulty\r\n250-PIPELINING\r\n250-8BITMIME\r\n' + (b'' if tls else b'250-STARTTLS\r\n') + b'250 SIZE 1000000\r\n')
+        elif line.upper().startswith(b'STARTTLS'):
+            if mode == 'inject':
+                w(b'220 2.0.0 Ready to start TLS\r\n550 5.7.1 injected before the handshake\r\n')
+                c = ctx.wrap_socket(c, server_side=True); f = c.makefile('rb'); w = c.sendall; tls = True
+            else:
+                w(b'220 2.0.0 Ready to start TLS\r\nthis is not TLS\r\n'); c.close(); return
+        elif verb == b'DATA':
+            w(b'354 go\r\n'); raw = b''
+            while not raw.endswith(b'\r\n.\r\n'):
+                l = f.readline()
+                if not l: return
+                raw += l
+            open(out, 'ab').write(raw); w(b'250 2.0.0 taken' + (b' over TLS' if tls else b' in the clear') + b'\r\n')
+        elif verb == b'QUIT':
+            w(b'221 bye\r\n'); return
+        else:
+            w(b'250 2.0.0 ok\r\n')
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((addr, 25)); srv.listen(16)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+)";
 const std::string kPassword = "Pa55-not-in-any-log";
 
 std::vector<std::string> files_in(const std::string& dir) {
@@ -120,6 +163,9 @@ public:
             // The real Postfix.
             "--mx-host=tls.test,mx.tls.test,10", "--mx-host=size.test,mx.tls.test,10",
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
+            // The faulty servers.
+            "--mx-host=inject.test,mx.inject.test,10", "--host-record=mx.inject.test," + std::string(kInjector),
+            "--mx-host=broken.test,mx.broken.test,10", "--host-record=mx.broken.test," + std::string(kBrokenTls),
         };
         dns_ = Process(dns, dir_.file("dnsmasq.log"));
         wait_for_tcp(kDns, 53, 10s);
@@ -129,6 +175,14 @@ public:
         sink_a_ = sink(kSinkA, "sink-a", {});
         sink_b_ = sink(kSinkB, "sink-b", {});
         busy_ = sink(kBusy, "busy", {"-r", "CONNECT"});
+        dir_.write("faulty.py", kFaultyServer);
+        for (auto [mode, address] : {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}}) {
+            faulty_.emplace_back(std::vector<std::string>{"/usr/bin/python3", dir_.file("faulty.py"), mode, address,
+                                                          dir_.file("mx.pem"), dir_.file("mx.key"),
+                                                          dir_.file(std::string("taken-") + mode)},
+                                 dir_.file(std::string("faulty-") + mode + ".log"));
+            wait_for_tcp(address, 25, 10s);
+        }
 
         // Postfix: STARTTLS, AUTH required to relay, a 20,000-byte limit.
         // Mail it accepts is discarded (it is a receiving server here).
@@ -203,6 +257,7 @@ private:
 
     TempDir dir_;
     Process servfail_, dns_, sink_a_, sink_b_, busy_;
+    std::vector<Process> faulty_;
     std::unique_ptr<PostfixInstance> postfix_;
     int postfix_port_ = 0;
 };
@@ -383,4 +438,34 @@ TEST_F(MxDelivery, AuthPlainToARelayhostOverTlsAndThePasswordIsNeverLogged) {
     ASSERT_TRUE(plain->maillog_has("SASL authentication failed; cannot authenticate to server "
                                    "mx.tls.test[127.0.0.65]:25: no mechanism available"))
         << plain->maillog();
+}
+
+TEST_F(MxDelivery, WhatAServerSendsBeforeTheTlsHandshakeIsDiscarded) {
+    auto mta = world_->mta("");
+    ASSERT_EQ(send(*mta, "bob@inject.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("to=<bob@inject.test>, relay=mx.inject.test[127.0.0.66]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 taken over TLS)")) << mta->maillog();
+    EXPECT_EQ(mta->maillog().find("injected"), std::string::npos) << mta->maillog();
+}
+
+TEST_F(MxDelivery, TlsMayRetriesInTheClearWhenTheHandshakeFails) {
+    auto mta = world_->mta("");
+    ASSERT_EQ(send(*mta, "bob@broken.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("status=sent (250 2.0.0 taken in the clear)")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("retrying without TLS")) << mta->maillog();
+}
+
+TEST_F(MxDelivery, AMessageThatNeedsSmtputf8BouncesAtAServerWithoutIt) {
+    auto mta = world_->mta("");
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta->port()), "--local-interface",
+                  "127.0.0.2", "--from", "alice@example.org", "--to", "bob@inject.test", "--header",
+                  "Subject: Gr\xc3\xbc\xc3\x9f" "e"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto files = mta->wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta->maillog();
+    std::string dsn = read_file(files[0]);
+    EXPECT_NE(dsn.find("Status: 5.6.7"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("SMTPUTF8 is required, but was not offered by host mx.inject.test[127.0.0.66]:25"),
+              std::string::npos)
+        << dsn;
 }
