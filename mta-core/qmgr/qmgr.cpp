@@ -158,6 +158,11 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             attempt.error = found.reason;
             co_return std::make_pair(std::move(attempt), relay);
         }
+        if (found.targets.empty()) {
+            attempt.code = 450;
+            attempt.enhanced = "4.4.3";
+            attempt.error = "no address to deliver to for " + destination.text();
+        }
         std::size_t sessions = 0;
         for (const auto& target : found.targets) {
             delivery::Nexthop at = hop;
