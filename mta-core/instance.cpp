@@ -665,7 +665,9 @@ void configure_smtp_transport(Builder& b, const std::string& myhostname, qmgr::S
     }
 
     // TLS: the default level and per-destination policy (TLS_README).
-    auto tls_level = delivery::parse_tls_level(lower(s.str("smtp_tls_security_level")));
+    // Set empty (Postfix's own default), it means no TLS, as in Postfix.
+    std::string level_text = lower(s.str("smtp_tls_security_level"));
+    auto tls_level = level_text.empty() ? delivery::TlsLevel::none : delivery::parse_tls_level(level_text);
     if (!tls_level)
         throw ConfigError("smtp_tls_security_level = " + s.str("smtp_tls_security_level") +
                           ": mta-core sends with none, may, encrypt, verify or secure");

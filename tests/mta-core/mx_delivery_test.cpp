@@ -391,6 +391,14 @@ TEST_F(MxDelivery, TlsVerifyWithTheRightCaIsVerifiedWithAWrongCaDefers) {
         << good->maillog();
     EXPECT_TRUE(good->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << good->maillog();
 
+    // The right CA, but a name the certificate does not carry.
+    auto misnamed = world_->mta("smtp_tls_CAfile = " + world_->dir().file("ca.pem") +
+                                "\nsmtp_tls_policy_maps = inline:{ {tls.test = verify match=mail.other.example} }\n");
+    ASSERT_EQ(send(*misnamed, "bob@tls.test").exit_code, 0);
+    ASSERT_TRUE(misnamed->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[127.0.0.65]:25"))
+        << misnamed->maillog();
+    EXPECT_TRUE(misnamed->maillog_has("Trusted TLS connection established to mx.tls.test[127.0.0.65]:25"));
+
     auto wrong = world_->mta("smtp_tls_CAfile = " + world_->dir().file("other-ca.pem") +
                              "\nsmtp_tls_security_level = verify\n");
     ASSERT_EQ(send(*wrong, "bob@tls.test").exit_code, 0);
@@ -468,4 +476,16 @@ TEST_F(MxDelivery, AMessageThatNeedsSmtputf8BouncesAtAServerWithoutIt) {
     EXPECT_NE(dsn.find("SMTPUTF8 is required, but was not offered by host mx.inject.test[127.0.0.66]:25"),
               std::string::npos)
         << dsn;
+}
+
+TEST_F(MxDelivery, SmtpBindAddressIsTheSourceOfTheConnection) {
+    auto before = files_in(world_->sink_dir("sink-b")).size();
+    auto mta = world_->mta("smtp_bind_address = 127.0.0.5\n");
+    ASSERT_EQ(send(*mta, "bob@noma.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("to=<bob@noma.test>, relay=noma.test[127.0.0.63]:25")) << mta->maillog();
+    auto files = wait_for_files(world_->sink_dir("sink-b"), before + 1);
+    ASSERT_GE(files.size(), before + 1);
+    bool from_bound = false;
+    for (const auto& f : files) from_bound |= read_file(f).find("X-Client-Addr: 127.0.0.5\n") != std::string::npos;
+    EXPECT_TRUE(from_bound) << "smtp-sink saw no client 127.0.0.5";
 }
