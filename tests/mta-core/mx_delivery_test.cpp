@@ -163,6 +163,8 @@ public:
             // The real Postfix.
             "--mx-host=tls.test,mx.tls.test,10", "--mx-host=size.test,mx.tls.test,10",
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
+            // An IPv6-only host, for an IPv4-only mta-core (inet_protocols).
+            "--host-record=v6only.test,2001:db8::25",
             // The faulty servers.
             "--mx-host=inject.test,mx.inject.test,10", "--host-record=mx.inject.test," + std::string(kInjector),
             "--mx-host=broken.test,mx.broken.test,10", "--host-record=mx.broken.test," + std::string(kBrokenTls),
@@ -488,4 +490,16 @@ TEST_F(MxDelivery, SmtpBindAddressIsTheSourceOfTheConnection) {
     bool from_bound = false;
     for (const auto& f : files) from_bound |= read_file(f).find("X-Client-Addr: 127.0.0.5\n") != std::string::npos;
     EXPECT_TRUE(from_bound) << "smtp-sink saw no client 127.0.0.5";
+}
+
+TEST_F(MxDelivery, AddressesOfAFamilyInetProtocolsExcludesAreNotUsed) {
+    auto mta = world_->mta("inet_protocols = ipv4\n");
+    ASSERT_EQ(send(*mta, "bob@v6only.test").exit_code, 0);
+    auto files = mta->wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<bob@v6only.test>, relay=none")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for "
+                                 "name=v6only.test type=A: Host not found)"))
+        << mta->maillog();
+    EXPECT_EQ(mta->maillog().find("2001:db8::25"), std::string::npos) << mta->maillog();
 }
