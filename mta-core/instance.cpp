@@ -617,6 +617,9 @@ void configure_smtp_transport(Builder& b, const std::string& myhostname, qmgr::S
     t.quit = s.time("smtp_quit_timeout");
     t.starttls = s.time("smtp_starttls_timeout");
     t.sasl = t.helo;
+    t.rset = s.time("smtp_rset_timeout");
+    q.connection_cache = s.boolean("smtp_connection_cache_on_demand");
+    q.connection_cache_time = s.time("smtp_connection_cache_time_limit");
     if (t.connect.count() == 0) t.connect = std::chrono::seconds(30);  // 0: the kernel's own, far longer
     // smtp_destination_concurrency_limit exists (as in Postfix) when
     // master.cf has an smtp service; $default_destination_concurrency_limit otherwise.

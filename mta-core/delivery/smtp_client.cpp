@@ -326,24 +326,38 @@ asio::awaitable<bool> authenticate(Conversation& c, const SessionOptions& o, con
 
 }  // namespace
 
-asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nexthop, const SessionOptions& o,
-                                 const std::string& sender, const std::vector<std::string>& recipients,
-                                 const std::string& content) {
+struct Session::State {
+    explicit State(asio::any_io_executor ex) : c(ex) {}
+    Conversation c;  // not movable: the TLS stream refers to its socket
+    SessionOptions options;
+    Extensions ext;
+    bool lmtp = false;
+    bool tls = false;
+    bool reusable = false;
+    unsigned transactions = 0;
+};
+
+Session::Session() = default;
+Session::~Session() = default;
+
+asio::awaitable<std::unique_ptr<Session>> Session::open(asio::any_io_executor ex, const Nexthop& nexthop,
+                                                        const SessionOptions& o, Attempt& a) {
     const Timeouts& t = o.timeouts;
-    Attempt a;
-    a.recipients.resize(recipients.size());
-    Conversation c(ex);
+    auto state = std::make_unique<State>(ex);
+    state->options = o;
+    state->lmtp = nexthop.lmtp;
+    Conversation& c = state->c;
     c.set_peer(o.peer.empty() ? nexthop.text : o.peer);
     if (!co_await c.connect(nexthop.endpoint, o)) {
         fail_all(a, 421, "4.4.1", c.error());
         a.try_next = true;
-        co_return a;
+        co_return nullptr;
     }
     a.connected = true;
     auto greeting = co_await c.read(t.helo);
     if (!greeting) {
         fail_lost(a, c, " while receiving the initial server greeting");
-        co_return a;
+        co_return nullptr;
     }
     if (greeting->code != 220) {
         // RFC 5321 3.1: a server that greets with 4xx/5xx is not taking mail
@@ -353,18 +367,18 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
         if (a.code >= 500) a.code = 421, a.enhanced = "4.3.0";
         a.try_next = true;
         c.close();
-        co_return a;
+        co_return nullptr;
     }
     std::string hello = (nexthop.lmtp ? "LHLO " : "EHLO ") + o.helo_name + "\r\n";
     auto ehlo = co_await exchange(c, hello, t.helo);
     if (!ehlo) {
         fail_lost(a, c);
-        co_return a;
+        co_return nullptr;
     }
     if (ehlo->code != 250) {
         fail_with(a, *ehlo, nexthop.lmtp ? "LHLO" : "EHLO");
         a.try_next = ehlo->code == 421;
-        co_return a;
+        co_return nullptr;
     }
     Extensions ext = Extensions::of(*ehlo);
     const TlsLevel level = o.tls_skip ? TlsLevel::none : o.tls.level;
@@ -375,21 +389,21 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
                 fail_all(a, 450, "4.7.4", "TLS is required, but was not offered by host " + o.peer);
                 a.try_next = true;
                 co_await c.send("QUIT\r\n", t.quit);
-                co_return a;
+                co_return nullptr;
             }
         } else {
             auto go = co_await exchange(c, "STARTTLS\r\n", t.starttls);
             if (!go) {
                 fail_lost(a, c);
                 a.tls_handshake_failed = level == TlsLevel::may;
-                co_return a;
+                co_return nullptr;
             }
             if (go->code != 220) {
                 if (level != TlsLevel::may) {
                     fail_with(a, *go, "STARTTLS");
                     a.code = 450, a.enhanced = "4.7.4";
                     a.try_next = true;
-                    co_return a;
+                    co_return nullptr;
                 }
             } else {
                 const auto& ctx = level == TlsLevel::may ? o.tls.opportunistic : o.tls.mandatory;
@@ -397,7 +411,7 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
                     fail_all(a, 454, "4.7.5", c.error());
                     a.try_next = true;
                     a.tls_handshake_failed = level == TlsLevel::may;
-                    co_return a;
+                    co_return nullptr;
                 }
                 tls = true;
                 TlsOutcome outcome = examine(c.ssl(), o.tls.match, o.host, o.nexthop);
@@ -410,18 +424,18 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
                                  " (" + o.peer + ", CN=" + outcome.peer_cn + ")");
                     a.try_next = true;
                     co_await c.send("QUIT\r\n", t.quit);
-                    co_return a;
+                    co_return nullptr;
                 }
                 // RFC 3207 4.2: forget what EHLO said in the clear, ask again.
                 ehlo = co_await exchange(c, hello, t.helo);
                 if (!ehlo) {
                     fail_lost(a, c);
-                    co_return a;
+                    co_return nullptr;
                 }
                 if (ehlo->code != 250) {
                     fail_with(a, *ehlo, "EHLO");
                     a.try_next = ehlo->code == 421;
-                    co_return a;
+                    co_return nullptr;
                 }
                 ext = Extensions::of(*ehlo);
             }
@@ -432,21 +446,42 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
             // Postfix logs this and sends without AUTH; the server decides.
         } else if (!co_await authenticate(c, o, ext, tls, a)) {
             co_await c.send("QUIT\r\n", t.quit);
-            co_return a;
+            co_return nullptr;
         }
     }
+    state->ext = ext;
+    state->tls = tls;
+    state->reusable = true;
+    std::unique_ptr<Session> session(new Session);
+    session->state_ = std::move(state);
+    co_return session;
+}
+
+asio::awaitable<Attempt> Session::transfer(const std::string& sender, const std::vector<std::string>& recipients,
+                                           const std::string& content) {
+    const SessionOptions& o = state_->options;
+    const Timeouts& t = o.timeouts;
+    const Extensions& ext = state_->ext;
+    const bool lmtp = state_->lmtp;
+    Conversation& c = state_->c;
+    // Reusable again only where the transaction ends cleanly.
+    state_->reusable = false;
+    Attempt a;
+    a.connected = true;
+    a.conn_use = ++state_->transactions;
+    a.recipients.resize(recipients.size());
     MessageTraits traits = traits_of(sender, recipients, content);
     if (ext.size_limit > 0 && traits.size > ext.size_limit) {
         // RFC 1870 6: do not send what the server declared too large.
         fail_all(a, 552, "5.3.4",
                  "message size " + std::to_string(traits.size) + " exceeds size limit " +
                      std::to_string(ext.size_limit) + " of server " + o.peer);
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = true;
         co_return a;
     }
-    if (traits.smtputf8 && !ext.smtputf8 && !nexthop.lmtp) {
+    if (traits.smtputf8 && !ext.smtputf8 && !lmtp) {
         fail_all(a, 550, "5.6.7", "SMTPUTF8 is required, but was not offered by host " + o.peer);
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = true;
         co_return a;
     }
     std::string mail = "MAIL FROM:<" + sender + ">";
@@ -480,7 +515,7 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
     if (mail_reply->code != 250 && !pipelining) {
         fail_with(a, *mail_reply, "MAIL FROM");
         a.try_next = mail_reply->code == 421;
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = mail_reply->code != 421;
         co_return a;
     }
     std::size_t accepted = 0;
@@ -501,11 +536,11 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
         fail_with(a, *mail_reply, "MAIL FROM");
         a.try_next = mail_reply->code == 421;
         for (auto& r : a.recipients) r = {};
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = mail_reply->code != 421;
         co_return a;
     }
     if (accepted == 0 && !pipelining) {
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = true;
         co_return a;
     }
     auto data = co_await step(recipients.size() + 1, t.data_init);
@@ -524,7 +559,7 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
             fail_with(a, *data, "DATA");
             for (auto& r : a.recipients) r = {};
         }
-        co_await c.send("QUIT\r\n", t.quit);
+        state_->reusable = data->code != 421;
         co_return a;
     }
     const std::string stuffed = dot_stuff(content);
@@ -533,7 +568,8 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
         for (auto& r : a.recipients) r = {};
         co_return a;
     }
-    if (nexthop.lmtp) {
+    bool clean = true;
+    if (lmtp) {
         // RFC 2033 4.2: one reply per accepted recipient, in order.
         for (auto& r : a.recipients) {
             if (r.code < 200 || r.code >= 300) continue;
@@ -541,6 +577,7 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
             if (!rr) {
                 r = {};
                 fail_all(a, 421, "4.4.2", c.error() + " while waiting for the end-of-data reply");
+                clean = false;
                 continue;
             }
             r = {rr->code, rr->enhanced, joined(*rr)};
@@ -554,9 +591,39 @@ asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nextho
         }
         for (auto& r : a.recipients)
             if (r.code >= 200 && r.code < 300) r = {done->code, done->enhanced, joined(*done)};
+        clean = done->code != 421;
     }
-    co_await c.send("QUIT\r\n", t.quit);
-    c.close();
+    state_->reusable = clean;
+    co_return a;
+}
+
+asio::awaitable<bool> Session::reset() {
+    const Timeouts& t = state_->options.timeouts;
+    if (!state_->reusable) co_return false;
+    auto r = co_await exchange(state_->c, "RSET\r\n", t.rset);
+    state_->reusable = r && r->code == 250;
+    co_return state_->reusable;
+}
+
+asio::awaitable<void> Session::quit() {
+    const Timeouts& t = state_->options.timeouts;
+    state_->reusable = false;
+    if (co_await state_->c.send("QUIT\r\n", t.quit)) co_await state_->c.read(t.quit);
+    state_->c.close();
+}
+
+bool Session::reusable() const { return state_ && state_->reusable; }
+
+asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nexthop, const SessionOptions& o,
+                                 const std::string& sender, const std::vector<std::string>& recipients,
+                                 const std::string& content) {
+    Attempt opened;
+    opened.recipients.resize(recipients.size());
+    auto session = co_await Session::open(ex, nexthop, o, opened);
+    if (!session) co_return opened;
+    Attempt a = co_await session->transfer(sender, recipients, content);
+    a.tls_log = opened.tls_log;
+    co_await session->quit();
     co_return a;
 }
 

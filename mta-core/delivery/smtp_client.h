@@ -19,6 +19,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +42,7 @@ struct Nexthop {
 
 struct Timeouts {
     std::chrono::seconds connect{30}, helo{300}, mail{300}, rcpt{300}, data_init{120},
-        data_xfer{180}, data_done{600}, quit{300}, starttls{300}, sasl{300};
+        data_xfer{180}, data_done{600}, quit{300}, starttls{300}, sasl{300}, rset{20};
 };
 
 // How to talk to one server.
@@ -78,6 +79,7 @@ struct Attempt {
     // than 220, 421, a lost connection, a TLS requirement not met).
     bool try_next = false;
     bool tls_handshake_failed = false;  // a "may" attempt to retry without TLS
+    unsigned conn_use = 1;              // the how-manieth transaction on this connection
     std::string tls_log;                // "Untrusted TLS connection established to ..."
 };
 
@@ -92,7 +94,35 @@ struct MessageTraits {
 MessageTraits traits_of(const std::string& sender, const std::vector<std::string>& recipients,
                         std::string_view content);
 
-// One connection to nexthop.endpoint.
+// One open SMTP or LMTP session, past the greeting, EHLO, STARTTLS and AUTH:
+// messages go one after another over it. The queue manager keeps sessions
+// to an address between deliveries (Postfix's connection cache), after an
+// RSET proved them usable.
+class Session {
+public:
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    // nullptr when the session could not be opened; a says why.
+    static boost::asio::awaitable<std::unique_ptr<Session>> open(boost::asio::any_io_executor ex,
+                                                                 const Nexthop& nexthop,
+                                                                 const SessionOptions& options, Attempt& a);
+    // MAIL, RCPT, DATA for one message.
+    boost::asio::awaitable<Attempt> transfer(const std::string& sender, const std::vector<std::string>& recipients,
+                                             const std::string& content);
+    // RSET before keeping the session (smtp_rset_timeout); false: not reusable.
+    boost::asio::awaitable<bool> reset();
+    boost::asio::awaitable<void> quit();
+    // The last transaction ended cleanly (no 421, no lost connection).
+    bool reusable() const;
+
+private:
+    Session();
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+// One connection to nexthop.endpoint, one message, then QUIT.
 boost::asio::awaitable<Attempt> deliver(boost::asio::any_io_executor ex, const Nexthop& nexthop,
                                         const SessionOptions& options, const std::string& sender,
                                         const std::vector<std::string>& recipients,

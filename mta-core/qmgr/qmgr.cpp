@@ -170,22 +170,95 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             at.endpoint.host = target.address;
             at.endpoint.port = target.port;
             delivery::SessionOptions options = session_for(hop, target);
-            auto op = delivery::deliver(io, at, options, sender, rcpts, content);
-            attempt = co_await std::move(op);
-            if (attempt.tls_handshake_failed && options.tls.level == delivery::TlsLevel::may) {
-                // TLS_README: at "may", a failed handshake is retried in the clear.
-                maillog::line("smtp", id + ": " + attempt.error + "; retrying without TLS");
-                options.tls_skip = true;
-                auto again = delivery::deliver(io, at, options, sender, rcpts, content);
-                attempt = co_await std::move(again);
+            // Sessions are shared only where everything that shaped them is the same.
+            const std::string key = target.address + ":" + std::to_string(target.port) + "|" + target.host + "|" +
+                                    delivery::tls_level_name(options.tls.level) + "|" +
+                                    (options.sasl ? options.sasl->user : "") + "|" + options.helo_name;
+            std::unique_ptr<delivery::Session> session = take_idle(key);
+            if (session) {
+                auto reuse = session->transfer(sender, rcpts, content);
+                attempt = co_await std::move(reuse);
+                // A kept session the server has closed meanwhile: a new one.
+                if (attempt.try_next) session.reset();
+                else attempt.connected = true;
             }
-            if (!attempt.tls_log.empty()) maillog::line("smtp", attempt.tls_log);
+            if (!session) {
+                delivery::Attempt opened;
+                opened.recipients.resize(rcpts.size());
+                auto op = delivery::Session::open(io, at, options, opened);
+                session = co_await std::move(op);
+                if (!session && opened.tls_handshake_failed && options.tls.level == delivery::TlsLevel::may) {
+                    // TLS_README: at "may", a failed handshake is retried in the clear.
+                    maillog::line("smtp", id + ": " + opened.error + "; retrying without TLS");
+                    options.tls_skip = true;
+                    opened = delivery::Attempt{};
+                    opened.recipients.resize(rcpts.size());
+                    auto again = delivery::Session::open(io, at, options, opened);
+                    session = co_await std::move(again);
+                }
+                if (!opened.tls_log.empty()) maillog::line("smtp", opened.tls_log);
+                if (session) {
+                    auto transfer = session->transfer(sender, rcpts, content);
+                    attempt = co_await std::move(transfer);
+                } else {
+                    attempt = std::move(opened);
+                }
+            }
+            if (session) asio::co_spawn(io, keep_or_close(key, std::move(session)), asio::detached);
             relay = attempt.connected ? target.text() : "none";
+            // Postfix's maillog field for a reused connection.
+            if (attempt.connected && attempt.conn_use > 1) relay += ", conn_use=" + std::to_string(attempt.conn_use);
             if (!attempt.try_next) break;
             maillog::line("smtp", id + ": " + attempt.error);
             if (attempt.connected && ++sessions >= session_limit) break;
         }
         co_return std::make_pair(std::move(attempt), relay);
+    }
+
+    // Postfix's connection cache (smtp_connection_cache_on_demand): a
+    // session that ended its transaction cleanly is kept, after an RSET,
+    // for smtp_connection_cache_time_limit, for the next message to the
+    // same address.
+    struct IdleSession {
+        std::unique_ptr<delivery::Session> session;
+        std::shared_ptr<asio::steady_timer> timer;
+    };
+    std::multimap<std::string, IdleSession> idle;
+
+    std::unique_ptr<delivery::Session> take_idle(const std::string& key) {
+        auto it = idle.find(key);
+        if (it == idle.end()) return nullptr;
+        auto session = std::move(it->second.session);
+        it->second.timer->cancel();
+        idle.erase(it);
+        return session;
+    }
+
+    static asio::awaitable<void> close_session(std::unique_ptr<delivery::Session> session) {
+        co_await session->quit();
+    }
+
+    asio::awaitable<void> keep_or_close(std::string key, std::unique_ptr<delivery::Session> session) {
+        auto self = shared_from_this();
+        bool keep = !stopping && settings.connection_cache && session->reusable();
+        if (keep) keep = co_await session->reset();
+        if (!keep || stopping) {
+            co_await session->quit();
+            co_return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(io, settings.connection_cache_time);
+        idle.emplace(key, IdleSession{std::move(session), timer});
+        timer->async_wait([self, key, timer](boost::system::error_code ec) {
+            if (ec) return;  // taken, or stopping
+            auto range = self->idle.equal_range(key);
+            for (auto it = range.first; it != range.second; ++it) {
+                if (it->second.timer != timer) continue;
+                auto expired = std::move(it->second.session);
+                self->idle.erase(it);
+                asio::co_spawn(self->io, close_session(std::move(expired)), asio::detached);
+                return;
+            }
+        });
     }
 
     void pump() {
@@ -414,6 +487,8 @@ void QueueManager::flush() {
 
 void QueueManager::stop() {
     impl_->stopping = true;
+    for (auto& [key, idle] : impl_->idle) idle.timer->cancel();
+    impl_->idle.clear();
     for (auto& [id, timer] : impl_->waiting) timer->cancel();
     impl_->waiting.clear();
 }

@@ -42,6 +42,8 @@ struct Settings {
     std::function<boost::asio::awaitable<delivery::Resolution>(delivery::Destination)> resolve;
     std::function<delivery::SessionOptions(const delivery::Nexthop&, const delivery::Target&)> smtp_session;
     std::size_t mx_session_limit = 2;  // smtp_mx_session_limit: servers talked to per attempt
+    bool connection_cache = true;      // smtp_connection_cache_on_demand
+    std::chrono::seconds connection_cache_time{2};  // smtp_connection_cache_time_limit
     std::string helo_name;  // myhostname
     std::string myorigin;
     std::chrono::seconds minimal_backoff{300};

@@ -503,3 +503,20 @@ TEST_F(MxDelivery, AddressesOfAFamilyInetProtocolsExcludesAreNotUsed) {
         << mta->maillog();
     EXPECT_EQ(mta->maillog().find("2001:db8::25"), std::string::npos) << mta->maillog();
 }
+
+TEST_F(MxDelivery, ASessionIsKeptForTheNextMessageToTheSameServer) {
+    auto mta = world_->mta("smtp_connection_cache_time_limit = 30s\n");
+    ASSERT_EQ(send(*mta, "bob@cnamemx.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="))
+        << mta->maillog();
+    ASSERT_EQ(send(*mta, "carol@cnamemx.test").exit_code, 0);
+    EXPECT_TRUE(mta->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, conn_use=2, "))
+        << mta->maillog();
+    // Off: every message has its own connection.
+    auto uncached = world_->mta("smtp_connection_cache_on_demand = no\n");
+    ASSERT_EQ(send(*uncached, "bob@cnamemx.test").exit_code, 0);
+    ASSERT_TRUE(uncached->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="));
+    ASSERT_EQ(send(*uncached, "carol@cnamemx.test").exit_code, 0);
+    ASSERT_TRUE(uncached->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="))
+        << uncached->maillog();
+}
