@@ -204,7 +204,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                     attempt = std::move(opened);
                 }
             }
-            if (session) asio::co_spawn(io, keep_or_close(key, std::move(session)), asio::detached);
+            if (session) asio::co_spawn(io, keep_or_close(shared_from_this(), key, std::move(session)), asio::detached);
             relay = attempt.connected ? target.text() : "none";
             // Postfix's maillog field for a reused connection.
             if (attempt.connected && attempt.conn_use > 1) relay += ", conn_use=" + std::to_string(attempt.conn_use);
@@ -238,8 +238,9 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         co_await session->quit();
     }
 
-    asio::awaitable<void> keep_or_close(std::string key, std::unique_ptr<delivery::Session> session) {
-        auto self = shared_from_this();
+    // self keeps the queue manager alive until the spawned coroutine ends.
+    asio::awaitable<void> keep_or_close(std::shared_ptr<Impl> self, std::string key,
+                                        std::unique_ptr<delivery::Session> session) {
         bool keep = !stopping && settings.connection_cache && session->reusable();
         if (keep) keep = co_await session->reset();
         if (!keep || stopping) {
