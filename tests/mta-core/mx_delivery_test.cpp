@@ -163,6 +163,7 @@ public:
             // The real Postfix.
             "--mx-host=tls.test,mx.tls.test,10", "--mx-host=size.test,mx.tls.test,10",
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
+            "--mx-host=sub.tls.test,mx.tls.test,10",
             // An IPv6-only host, for an IPv4-only mta-core (inet_protocols).
             "--host-record=v6only.test,2001:db8::25",
             // The faulty servers.
@@ -519,4 +520,18 @@ TEST_F(MxDelivery, ASessionIsKeptForTheNextMessageToTheSameServer) {
     ASSERT_EQ(send(*uncached, "carol@cnamemx.test").exit_code, 0);
     ASSERT_TRUE(uncached->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="))
         << uncached->maillog();
+}
+
+TEST_F(MxDelivery, ATlsPolicyForDotDomainCoversItsSubdomains) {
+    // secure matches the nexthop (sub.tls.test and its subdomains, by
+    // default); the server's certificate names mx.tls.test: not verified.
+    auto mta = world_->mta("smtp_tls_CAfile = " + world_->dir().file("ca.pem") +
+                           "\nsmtp_tls_policy_maps = inline:{ .tls.test=secure }\n");
+    ASSERT_EQ(send(*mta, "bob@sub.tls.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[127.0.0.65]:25"))
+        << mta->maillog();
+    // The domain itself has no entry: the default, may.
+    ASSERT_EQ(send(*mta, "bob@tls.test").exit_code, 0);
+    EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[127.0.0.65]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
 }
