@@ -363,8 +363,10 @@ asio::awaitable<std::unique_ptr<Session>> Session::open(asio::any_io_executor ex
         // RFC 5321 3.1: a server that greets with 4xx/5xx is not taking mail
         // now; Postfix tries the next address (smtp_skip_5xx_greeting).
         fail_with(a, *greeting, "host " + o.peer + " refused to talk to me");
-        if (a.code < 400) a.code = 421;
-        if (a.code >= 500) a.code = 421, a.enhanced = "4.3.0";
+        if (a.code < 400 || a.code >= 500) {
+            a.code = 421;
+            a.enhanced = "4.3.0";
+        }
         a.try_next = true;
         c.close();
         co_return nullptr;
@@ -375,8 +377,19 @@ asio::awaitable<std::unique_ptr<Session>> Session::open(asio::any_io_executor ex
         fail_lost(a, c);
         co_return nullptr;
     }
+    if (ehlo->code >= 500 && !nexthop.lmtp) {
+        // RFC 5321 3.2: a server that does not know EHLO gets HELO, and no
+        // extensions are used (so no STARTTLS: "may" goes on in the clear).
+        std::string helo = "HELO " + o.helo_name + "\r\n";
+        ehlo = co_await exchange(c, helo, t.helo);
+        if (!ehlo) {
+            fail_lost(a, c);
+            co_return nullptr;
+        }
+        if (ehlo->code == 250) ehlo->lines.resize(1);
+    }
     if (ehlo->code != 250) {
-        fail_with(a, *ehlo, nexthop.lmtp ? "LHLO" : "EHLO");
+        fail_with(a, *ehlo, nexthop.lmtp ? "LHLO" : "HELO/EHLO");
         a.try_next = ehlo->code == 421;
         co_return nullptr;
     }
@@ -401,7 +414,8 @@ asio::awaitable<std::unique_ptr<Session>> Session::open(asio::any_io_executor ex
             if (go->code != 220) {
                 if (level != TlsLevel::may) {
                     fail_with(a, *go, "STARTTLS");
-                    a.code = 450, a.enhanced = "4.7.4";
+                    a.code = 450;
+                    a.enhanced = "4.7.4";
                     a.try_next = true;
                     co_return nullptr;
                 }

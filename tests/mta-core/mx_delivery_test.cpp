@@ -36,6 +36,7 @@ constexpr const char* kBusy = "127.0.0.64";     // 450 at the greeting
 constexpr const char* kPostfix = "127.0.0.65";  // STARTTLS, AUTH, SIZE
 constexpr const char* kInjector = "127.0.0.66";  // a reply injected before the TLS handshake
 constexpr const char* kBrokenTls = "127.0.0.67";  // offers STARTTLS, cannot do it
+constexpr const char* kHeloOnly = "127.0.0.68";  // refuses EHLO with 5xx
 
 // A faulty SMTP server (Python's ssl module for the TLS side), for what no
 // real server does on purpose. "inject": with its 220 to STARTTLS it sends
@@ -164,6 +165,7 @@ public:
             "--mx-host=tls.test,mx.tls.test,10", "--mx-host=size.test,mx.tls.test,10",
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
             "--mx-host=sub.tls.test,mx.tls.test,10",
+            "--mx-host=helo.test,mx.helo.test,10", "--host-record=mx.helo.test," + std::string(kHeloOnly),
             // An IPv6-only host, for an IPv4-only mta-core (inet_protocols).
             "--host-record=v6only.test,2001:db8::25",
             // The faulty servers.
@@ -178,6 +180,7 @@ public:
         sink_a_ = sink(kSinkA, "sink-a", {});
         sink_b_ = sink(kSinkB, "sink-b", {});
         busy_ = sink(kBusy, "busy", {"-r", "CONNECT"});
+        helo_only_ = sink(kHeloOnly, "helo-only", {"-f", "EHLO"});
         dir_.write("faulty.py", kFaultyServer);
         for (auto [mode, address] : {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}}) {
             faulty_.emplace_back(std::vector<std::string>{"/usr/bin/python3", dir_.file("faulty.py"), mode, address,
@@ -259,7 +262,7 @@ private:
     }
 
     TempDir dir_;
-    Process servfail_, dns_, sink_a_, sink_b_, busy_;
+    Process servfail_, dns_, sink_a_, sink_b_, busy_, helo_only_;
     std::vector<Process> faulty_;
     std::unique_ptr<PostfixInstance> postfix_;
     int postfix_port_ = 0;
@@ -534,4 +537,12 @@ TEST_F(MxDelivery, ATlsPolicyForDotDomainCoversItsSubdomains) {
     ASSERT_EQ(send(*mta, "bob@tls.test").exit_code, 0);
     EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[127.0.0.65]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
+}
+
+TEST_F(MxDelivery, AServerThatRefusesEhloGetsHelo) {
+    auto mta = world_->mta("");
+    ASSERT_EQ(send(*mta, "bob@helo.test").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("to=<bob@helo.test>, relay=mx.helo.test[127.0.0.68]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok")) << mta->maillog();
+    EXPECT_EQ(files_in(world_->sink_dir("helo-only")).size(), 1u);
 }
