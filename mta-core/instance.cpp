@@ -19,7 +19,11 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "smtp/address.h"
+#include "delivery/destination.h"
+#include "delivery/mx.h"
+#include "delivery/smtp_tls.h"
 #include "dns/resolver.h"
+#include "maillog.h"
 #include "sasl/sasl.h"
 #include "tables/tables.h"
 
@@ -573,9 +577,17 @@ std::optional<delivery::Nexthop> parse_nexthop(std::string text, bool default_lm
         n.lmtp = false;
         text = text.substr(6);
     }
+    if (!n.lmtp && !text.starts_with("unix:") && !text.starts_with("inet:")) {
+        // The smtp transport: a destination found by DNS when delivered
+        // (delivery/mx.h), "[host]:port" without an MX lookup.
+        auto d = delivery::parse_destination(text, error);
+        if (!d) return std::nullopt;
+        n.text = d->text();
+        n.destination = std::move(*d);
+        return n;
+    }
     if (!text.starts_with("unix:") && !text.starts_with("inet:")) {
-        // [host]:port or host[:port]; brackets mean "no MX lookup" in
-        // Postfix, which is what mta-core does for every nexthop here.
+        // LMTP: [host]:port or host[:port], the host itself.
         std::string host = text, port = n.lmtp ? "24" : "25";
         if (host.starts_with("[")) {
             auto close = host.find(']');
@@ -602,6 +614,162 @@ std::optional<delivery::Nexthop> parse_nexthop(std::string text, bool default_lm
     else
         n.text = n.endpoint.host + "[" + n.endpoint.host + "]:" + std::to_string(n.endpoint.port);
     return n;
+}
+
+std::vector<std::string> words(const std::string& text) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : text + " ") {
+        if (c == ' ' || c == ',' || c == '\t') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur.push_back(c);
+        }
+    }
+    return out;
+}
+
+// The smtp transport's settings: DNS, TLS, AUTH, timeouts and limits
+// (Postfix's smtp_* parameters), for the queue manager.
+void configure_smtp_transport(Builder& b, const std::string& myhostname, qmgr::Settings& q) {
+    Settings& s = b.main;
+    auto& t = q.timeouts;
+    t.connect = s.time("smtp_connect_timeout");
+    t.helo = s.time("smtp_helo_timeout");
+    t.mail = s.time("smtp_mail_timeout");
+    t.rcpt = s.time("smtp_rcpt_timeout");
+    t.data_init = s.time("smtp_data_init_timeout");
+    t.data_xfer = s.time("smtp_data_xfer_timeout");
+    t.data_done = s.time("smtp_data_done_timeout");
+    t.quit = s.time("smtp_quit_timeout");
+    t.starttls = s.time("smtp_starttls_timeout");
+    t.sasl = t.helo;
+    t.rset = s.time("smtp_rset_timeout");
+    q.connection_cache = s.boolean("smtp_connection_cache_on_demand");
+    q.connection_cache_time = s.time("smtp_connection_cache_time_limit");
+    if (t.connect.count() == 0) t.connect = std::chrono::seconds(30);  // 0: the kernel's own, far longer
+    // smtp_destination_concurrency_limit exists (as in Postfix) when
+    // master.cf has an smtp service; $default_destination_concurrency_limit otherwise.
+    const char* per_destination = !s.str("smtp_destination_concurrency_limit").empty()
+                                      ? "smtp_destination_concurrency_limit"
+                                      : "default_destination_concurrency_limit";
+    q.concurrency = static_cast<std::size_t>(s.integer(per_destination, 1, 1000));
+    q.lmtp_concurrency = static_cast<std::size_t>(s.integer("default_destination_concurrency_limit", 1, 1000));
+    q.process_limit = static_cast<std::size_t>(s.integer("default_process_limit", 1, 100000));
+    q.mx_session_limit = static_cast<std::size_t>(s.integer("smtp_mx_session_limit", 1, 100));
+
+    // DNS: inet_protocols, our own addresses for loop detection.
+    delivery::MxOptions mx;
+    std::string protocols = lower(s.str("inet_protocols"));
+    mx.ipv4 = protocols == "all" || protocols.find("ipv4") != std::string::npos;
+    mx.ipv6 = protocols == "all" || protocols.find("ipv6") != std::string::npos;
+    std::string level = lower(s.str("smtp_dns_support_level"));
+    if (!level.empty() && level != "enabled" && level != "disabled" && level != "dnssec")
+        throw ConfigError("smtp_dns_support_level = " + level + ": expected enabled, disabled or dnssec");
+    // dnssec: answers are used as "enabled" (no DANE here).
+    mx.dns = level != "disabled";
+    mx.myhostname = myhostname;
+    mx.address_limit = static_cast<std::size_t>(s.integer("smtp_mx_address_limit", 0, 1000));
+    auto add_own = [&](const std::string& a) {
+        if (auto ip = proto::net::IpAddress::parse(a.starts_with("[") ? a.substr(1, a.size() - 2) : a))
+            mx.own_addresses.push_back(ip->to_string());
+    };
+    for (const auto& i : s.list("inet_interfaces")) {
+        std::string li = lower(i);
+        if (li == "all") {
+            for (const auto& f : b.ifaces) mx.own_addresses.push_back(f.address.to_string());
+        } else if (li == "loopback-only") {
+            add_own("127.0.0.1");
+            add_own("::1");
+        } else {
+            add_own(i);
+        }
+    }
+    for (const auto& i : s.list("proxy_interfaces")) add_own(i);
+    if (!b.check_only) {
+        auto resolver = b.resolver;
+        if (!resolver) resolver = b.resolver = std::make_shared<dns::AresResolver>(b.executor, dns::Options{});
+        q.resolve = [resolver, mx](delivery::Destination d) {
+            return delivery::resolve_destination(*resolver, std::move(d), mx);
+        };
+    }
+
+    // TLS: the default level and per-destination policy (TLS_README).
+    // Set empty (Postfix's own default), it means no TLS, as in Postfix.
+    std::string level_text = lower(s.str("smtp_tls_security_level"));
+    auto tls_level = level_text.empty() ? delivery::TlsLevel::none : delivery::parse_tls_level(level_text);
+    if (!tls_level)
+        throw ConfigError("smtp_tls_security_level = " + s.str("smtp_tls_security_level") +
+                          ": mta-core sends with none, may, encrypt, verify or secure");
+    delivery::TlsPolicy tls;
+    tls.level = *tls_level;
+    auto verify_match = words(s.str("smtp_tls_verify_cert_match"));
+    auto secure_match = words(s.str("smtp_tls_secure_cert_match"));
+    tls.match = tls.level == delivery::TlsLevel::secure ? secure_match : verify_match;
+    if (!b.check_only) {
+        try {
+            tls.opportunistic = delivery::make_client_context(s.str("smtp_tls_CAfile"), s.str("smtp_tls_CApath"),
+                                                              s.str("smtp_tls_protocols"));
+            tls.mandatory = delivery::make_client_context(s.str("smtp_tls_CAfile"), s.str("smtp_tls_CApath"),
+                                                          s.str("smtp_tls_mandatory_protocols"));
+        } catch (const std::runtime_error& e) {
+            throw ConfigError(e.what());
+        }
+    }
+    std::shared_ptr<const tables::Table> tls_policy_map;
+    if (auto pm = s.list("smtp_tls_policy_maps"); !pm.empty()) tls_policy_map = b.table(pm.front(), tables::Flavour::access);
+
+    // AUTH: credentials per nexthop (SASL_README).
+    bool sasl_enable = s.boolean("smtp_sasl_auth_enable");
+    std::shared_ptr<const tables::Table> passwords;
+    if (auto pm = s.list("smtp_sasl_password_maps"); sasl_enable && !pm.empty())
+        passwords = b.table(pm.front(), tables::Flavour::access);
+    auto sasl_security = delivery::parse_sasl_security(s.str("smtp_sasl_security_options"));
+    auto sasl_tls_security = delivery::parse_sasl_security(s.str("smtp_sasl_tls_security_options"));
+    auto mechanism_filter = words(s.str("smtp_sasl_mechanism_filter"));
+
+    delivery::SessionOptions base;
+    base.helo_name = q.helo_name;
+    base.timeouts = t;
+    base.bind_address = s.str("smtp_bind_address");
+    base.bind_address6 = s.str("smtp_bind_address6");
+    base.tls = tls;
+    base.sasl_security = sasl_security;
+    base.sasl_tls_security = sasl_tls_security;
+    base.sasl_mechanism_filter = mechanism_filter;
+    q.smtp_session = [base, tls_policy_map, passwords, verify_match, secure_match](
+                         const delivery::Nexthop& hop, const delivery::Target& target) {
+        delivery::SessionOptions o = base;
+        const std::string nexthop = hop.destination ? hop.destination->text() : hop.text;
+        const std::string domain = hop.destination ? lower(hop.destination->host) : "";
+        o.host = target.host;
+        o.nexthop = domain;
+        o.peer = target.text();
+        // The policy table is searched with the nexthop as written
+        // ("[host]:port", "example.com"), then, for a domain, its parents
+        // as ".example.com" (TLS_README, "TLS policy table").
+        if (tls_policy_map) {
+            auto hit = tls_policy_map->lookup(lower(nexthop));
+            for (auto dot = domain.find('.'); !hit && hop.destination && hop.destination->mx_lookup &&
+                                              dot != std::string::npos;
+                 dot = domain.find('.', dot + 1))
+                hit = tls_policy_map->lookup(domain.substr(dot));
+            if (hit) {
+                std::string err;
+                auto p = delivery::parse_tls_policy(*hit, base.tls, verify_match, secure_match, &err);
+                if (p) o.tls = *p;
+                else maillog::line("smtp", "warning: smtp_tls_policy_maps entry for " + nexthop + ": " + err);
+            }
+        }
+        // smtp_sasl_password_maps: the nexthop as written, then the host.
+        if (passwords) {
+            auto hit = passwords->lookup(lower(nexthop));
+            if (!hit) hit = passwords->lookup(lower(target.host));
+            if (hit) o.sasl = delivery::parse_credentials(*hit);
+        }
+        return o;
+    };
 }
 
 }  // namespace
@@ -726,7 +894,6 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.maximal_backoff = s.time("maximal_backoff_time");
     q.maximal_queue_lifetime = s.time("maximal_queue_lifetime", 'd');
     q.bounce_queue_lifetime = s.time("bounce_queue_lifetime", 'd');
-    q.concurrency = static_cast<std::size_t>(s.integer("default_destination_concurrency_limit", 1, 1000));
     std::string error;
     auto transport_of = [&](std::string_view param) -> std::optional<delivery::Nexthop> {
         std::string t = s.str(param);
@@ -740,15 +907,19 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     };
     auto local_hop = transport_of("mailbox_transport");
     auto virtual_hop = transport_of("virtual_transport");
-    // Outgoing TLS is not available yet: "may" (Debian's stock main.cf) is
-    // honoured by sending in the clear; anything stronger is refused.
-    if (std::string level = lower(s.str("smtp_tls_security_level")); !level.empty() && level != "none" && level != "may")
-        throw ConfigError("smtp_tls_security_level = " + level +
-                          ": mta-core cannot send with TLS yet; use none or may");
+    configure_smtp_transport(b, inst->myhostname, q);
     std::optional<delivery::Nexthop> relayhost;
     if (!s.str("relayhost").empty()) {
         relayhost = parse_nexthop("smtp:" + s.str("relayhost"), false, &error);
         if (!relayhost) throw ConfigError("relayhost: " + error);
+    }
+    // default_transport: "smtp" (the recipient's domain by MX) or a fixed nexthop.
+    std::optional<delivery::Nexthop> default_hop;
+    if (std::string dt = s.str("default_transport"); dt != "smtp" && dt != "smtp:") {
+        if (!dt.starts_with("smtp:") && !dt.starts_with("relay:") && !dt.starts_with("lmtp:"))
+            throw ConfigError("default_transport = " + dt + ": mta-core delivers with smtp or lmtp only");
+        default_hop = parse_nexthop(dt, false, &error);
+        if (!default_hop) throw ConfigError("default_transport: " + error);
     }
     std::shared_ptr<const tables::Table> transport_maps;
     if (auto tm = s.list("transport_maps"); !tm.empty()) transport_maps = b.table(tm.front(), tables::Flavour::access);
@@ -776,6 +947,8 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
         if (transport_maps) {
             auto hit = tables::lookup_domain(*transport_maps, domain, true);
             if (!hit) hit = transport_maps->lookup(lower(rcpt));
+            // "smtp" or "smtp:" alone: the recipient's domain (transport(5)).
+            if (hit && (*hit == "smtp" || *hit == "smtp:" || *hit == "relay:")) hit = "smtp:" + domain;
             if (hit) {
                 std::string err;
                 auto n = parse_nexthop(*hit, false, &err);
@@ -800,8 +973,22 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
             r.nexthop = *relayhost;
             return r;
         }
-        r.kind = qmgr::Route::Kind::defer;
-        r.reason = "delivery to " + domain + " needs relayhost or transport_maps (MX delivery is not available)";
+        if (default_hop) {
+            r.nexthop = *default_hop;
+            return r;
+        }
+        // default_transport = smtp: the recipient's domain, by MX; a domain
+        // literal ([192.0.2.1]) is that address.
+        std::string err;
+        auto d = delivery::parse_destination(domain, &err);
+        if (!d || domain.empty()) {
+            r.kind = qmgr::Route::Kind::bounce;
+            r.reason = "bad recipient domain \"" + domain + "\"";
+            return r;
+        }
+        r.nexthop.lmtp = false;
+        r.nexthop.text = d->text();
+        r.nexthop.destination = std::move(*d);
         return r;
     };
     return inst;

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
@@ -104,8 +105,165 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         pump();
     }
 
+    // Per-destination slots: a waiter holds a timer that release() cancels
+    // to hand its slot over.
+    struct Slots {
+        std::size_t busy = 0;
+        std::deque<std::shared_ptr<asio::steady_timer>> waiters;
+    };
+    std::map<std::string, Slots> destinations;
+
+    asio::awaitable<void> acquire(const std::string& destination, std::size_t limit) {
+        auto& slots = destinations[destination];
+        if (slots.busy < std::max<std::size_t>(limit, 1)) {
+            ++slots.busy;
+            co_return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+        slots.waiters.push_back(timer);
+        boost::system::error_code ec;
+        co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // Woken by release(): the slot is ours (busy was not decremented).
+    }
+
+    void release(const std::string& destination) {
+        auto it = destinations.find(destination);
+        if (it == destinations.end()) return;
+        if (!it->second.waiters.empty()) {
+            auto next = it->second.waiters.front();
+            it->second.waiters.pop_front();
+            next->cancel();
+            return;
+        }
+        if (--it->second.busy == 0) destinations.erase(it);
+    }
+
+    // One recipient group to a smtp destination: its addresses from DNS,
+    // tried in order until one is not a server failure (smtp(8)).
+    asio::awaitable<std::pair<delivery::Attempt, std::string>> deliver_smtp(delivery::Nexthop hop, std::string sender,
+                                                                            std::vector<std::string> rcpts,
+                                                                            const std::string& content, std::string id) {
+        auto resolve = settings.resolve;
+        auto session_for = settings.smtp_session;
+        const std::size_t session_limit = settings.mx_session_limit;
+        delivery::Attempt attempt;
+        attempt.recipients.resize(rcpts.size());
+        std::string relay = "none";
+        delivery::Destination destination = *hop.destination;
+        auto lookup = resolve(destination);
+        delivery::Resolution found = co_await std::move(lookup);
+        if (found.kind != delivery::Resolution::Kind::deliver) {
+            attempt.code = found.kind == delivery::Resolution::Kind::bounce ? 550 : 450;
+            attempt.enhanced = found.dsn;
+            attempt.error = found.reason;
+            co_return std::make_pair(std::move(attempt), relay);
+        }
+        if (found.targets.empty()) {
+            attempt.code = 450;
+            attempt.enhanced = "4.4.3";
+            attempt.error = "no address to deliver to for " + destination.text();
+        }
+        std::size_t sessions = 0;
+        for (const auto& target : found.targets) {
+            delivery::Nexthop at = hop;
+            at.endpoint.kind = proto::net::Endpoint::Kind::inet;
+            at.endpoint.host = target.address;
+            at.endpoint.port = target.port;
+            delivery::SessionOptions options = session_for(hop, target);
+            // Sessions are shared only where everything that shaped them is the same.
+            const std::string key = target.address + ":" + std::to_string(target.port) + "|" + target.host + "|" +
+                                    delivery::tls_level_name(options.tls.level) + "|" +
+                                    (options.sasl ? options.sasl->user : "") + "|" + options.helo_name;
+            std::unique_ptr<delivery::Session> session = take_idle(key);
+            if (session) {
+                auto reuse = session->transfer(sender, rcpts, content);
+                attempt = co_await std::move(reuse);
+                // A kept session the server has closed meanwhile: a new one.
+                if (attempt.try_next) session.reset();
+                else attempt.connected = true;
+            }
+            if (!session) {
+                delivery::Attempt opened;
+                opened.recipients.resize(rcpts.size());
+                auto op = delivery::Session::open(io, at, options, opened);
+                session = co_await std::move(op);
+                if (!session && opened.tls_handshake_failed && options.tls.level == delivery::TlsLevel::may) {
+                    // TLS_README: at "may", a failed handshake is retried in the clear.
+                    maillog::line("smtp", id + ": " + opened.error + "; retrying without TLS");
+                    options.tls_skip = true;
+                    opened = delivery::Attempt{};
+                    opened.recipients.resize(rcpts.size());
+                    auto again = delivery::Session::open(io, at, options, opened);
+                    session = co_await std::move(again);
+                }
+                if (!opened.tls_log.empty()) maillog::line("smtp", opened.tls_log);
+                if (session) {
+                    auto transfer = session->transfer(sender, rcpts, content);
+                    attempt = co_await std::move(transfer);
+                } else {
+                    attempt = std::move(opened);
+                }
+            }
+            if (session) asio::co_spawn(io, keep_or_close(shared_from_this(), key, std::move(session)), asio::detached);
+            relay = attempt.connected ? target.text() : "none";
+            // Postfix's maillog field for a reused connection.
+            if (attempt.connected && attempt.conn_use > 1) relay += ", conn_use=" + std::to_string(attempt.conn_use);
+            if (!attempt.try_next) break;
+            maillog::line("smtp", id + ": " + attempt.error);
+            if (attempt.connected && ++sessions >= session_limit) break;
+        }
+        co_return std::make_pair(std::move(attempt), relay);
+    }
+
+    // Postfix's connection cache (smtp_connection_cache_on_demand): a
+    // session that ended its transaction cleanly is kept, after an RSET,
+    // for smtp_connection_cache_time_limit, for the next message to the
+    // same address.
+    struct IdleSession {
+        std::unique_ptr<delivery::Session> session;
+        std::shared_ptr<asio::steady_timer> timer;
+    };
+    std::multimap<std::string, IdleSession> idle;
+
+    std::unique_ptr<delivery::Session> take_idle(const std::string& key) {
+        auto it = idle.find(key);
+        if (it == idle.end()) return nullptr;
+        auto session = std::move(it->second.session);
+        it->second.timer->cancel();
+        idle.erase(it);
+        return session;
+    }
+
+    static asio::awaitable<void> close_session(std::unique_ptr<delivery::Session> session) {
+        co_await session->quit();
+    }
+
+    // self keeps the queue manager alive until the spawned coroutine ends.
+    asio::awaitable<void> keep_or_close(std::shared_ptr<Impl> self, std::string key,
+                                        std::unique_ptr<delivery::Session> session) {
+        bool keep = !stopping && settings.connection_cache && session->reusable();
+        if (keep) keep = co_await session->reset();
+        if (!keep || stopping) {
+            co_await session->quit();
+            co_return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(io, settings.connection_cache_time);
+        idle.emplace(key, IdleSession{std::move(session), timer});
+        timer->async_wait([self, key, timer](boost::system::error_code ec) {
+            if (ec) return;  // taken, or stopping
+            auto range = self->idle.equal_range(key);
+            for (auto it = range.first; it != range.second; ++it) {
+                if (it->second.timer != timer) continue;
+                auto expired = std::move(it->second.session);
+                self->idle.erase(it);
+                asio::co_spawn(self->io, close_session(std::move(expired)), asio::detached);
+                return;
+            }
+        });
+    }
+
     void pump() {
-        while (!stopping && running < settings.concurrency && !ready.empty()) {
+        while (!stopping && running < settings.process_limit && !ready.empty()) {
             std::string id = ready.front();
             ready.pop_front();
             ++running;
@@ -198,8 +356,26 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         for (auto& [name, indexes] : groups) {
             std::vector<std::string> rcpts;
             for (auto i : indexes) rcpts.push_back(routes[i].address);
-            auto attempt = co_await delivery::deliver(io, hops[name], settings.helo_name, env.sender,
-                                                      rcpts, loaded->content, settings.timeouts);
+            const delivery::Nexthop hop = hops[name];
+            const std::size_t limit = hop.lmtp ? settings.lmtp_concurrency : settings.concurrency;
+            const std::string slot = (hop.lmtp ? "lmtp:" : "smtp:") + name;
+            co_await acquire(slot, limit);
+            delivery::Attempt attempt;
+            std::string relay = name;
+            if (hop.destination) {
+                auto op = deliver_smtp(hop, env.sender, rcpts, loaded->content, id);
+                auto result = co_await std::move(op);
+                attempt = std::move(result.first);
+                relay = std::move(result.second);
+            } else {
+                delivery::SessionOptions options;
+                options.helo_name = settings.helo_name;
+                options.timeouts = settings.timeouts;
+                options.peer = hop.text;
+                auto op = delivery::deliver(io, hop, options, env.sender, rcpts, loaded->content);
+                attempt = co_await std::move(op);
+            }
+            release(slot);
             for (std::size_t k = 0; k < indexes.size(); ++k) {
                 std::size_t i = indexes[k];
                 const auto& rr = attempt.recipients[k];
@@ -209,7 +385,6 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                                                  (rr.enhanced.empty() ? "" : rr.enhanced + " ") + rr.text
                                            : attempt.error;
                 if (enhanced.empty()) enhanced = std::to_string(code / 100) + ".0.0";
-                std::string relay = name;
                 if (!attempt.connected) relay = "none";
                 if (code >= 200 && code < 300) {
                     log_result(i, relay, enhanced, "sent", text);
@@ -217,7 +392,10 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 } else if (code >= 500 || (expired && code >= 400)) {
                     log_result(i, relay, enhanced, "bounced", text);
                     failures.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
-                                        (hops[name].lmtp ? "lmtp; " : "smtp; ") + text});
+                                        (!rr.code && !attempt.connected ? "X-Postfix; "
+                                         : hop.lmtp                    ? "lmtp; "
+                                                                       : "smtp; ") +
+                                            text});
                     done.push_back(i);
                 } else {
                     log_result(i, relay, enhanced, "deferred", text);
@@ -310,6 +488,8 @@ void QueueManager::flush() {
 
 void QueueManager::stop() {
     impl_->stopping = true;
+    for (auto& [key, idle] : impl_->idle) idle.timer->cancel();
+    impl_->idle.clear();
     for (auto& [id, timer] : impl_->waiting) timer->cancel();
     impl_->waiting.clear();
 }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "delivery/mx.h"
 #include "delivery/smtp_client.h"
 
 namespace mta::queue {
@@ -36,13 +37,28 @@ struct Route {
 
 struct Settings {
     std::function<Route(const std::string& recipient)> route;
+    // The smtp transport: the addresses of a destination (DNS, delivery/mx.h)
+    // and how to talk to one of them (TLS policy, AUTH credentials).
+    std::function<boost::asio::awaitable<delivery::Resolution>(delivery::Destination)> resolve;
+    std::function<delivery::SessionOptions(const delivery::Nexthop&, const delivery::Target&)> smtp_session;
+    std::size_t mx_session_limit = 2;  // smtp_mx_session_limit: servers talked to per attempt
+    bool connection_cache = true;      // smtp_connection_cache_on_demand
+    std::chrono::seconds connection_cache_time{2};  // smtp_connection_cache_time_limit
     std::string helo_name;  // myhostname
     std::string myorigin;
     std::chrono::seconds minimal_backoff{300};
     std::chrono::seconds maximal_backoff{4000};
     std::chrono::seconds maximal_queue_lifetime{5 * 86400};
     std::chrono::seconds bounce_queue_lifetime{5 * 86400};
-    std::size_t concurrency = 20;  // default_destination_concurrency_limit
+    // Deliveries at once: per destination (Postfix's
+    // smtp_destination_concurrency_limit, and
+    // default_destination_concurrency_limit for LMTP), and messages in
+    // delivery in all (default_process_limit, what bounds Postfix's
+    // delivery agents). A message waiting for a busy destination holds its
+    // global slot (a known shortcut beside Postfix's scheduler).
+    std::size_t concurrency = 20;
+    std::size_t lmtp_concurrency = 20;
+    std::size_t process_limit = 100;
     delivery::Timeouts timeouts;
 };
 

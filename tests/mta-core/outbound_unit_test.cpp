@@ -1,0 +1,121 @@
+// The parts of outbound delivery that do no I/O: Postfix's nexthop
+// notation, smtp_tls_policy_maps values, the choice of an AUTH mechanism
+// under smtp_sasl_*_security_options, and what a message needs from the
+// receiving server (8BITMIME, SMTPUTF8).
+#include <gtest/gtest.h>
+
+#include "delivery/destination.h"
+#include "delivery/smtp_auth.h"
+#include "delivery/smtp_client.h"
+#include "delivery/smtp_tls.h"
+#include "sasl/sasl.h"
+
+using namespace mta::delivery;
+
+TEST(OutboundDestination, PostfixNexthopNotation) {
+    std::string error;
+    auto d = parse_destination("example.org", &error);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->host, "example.org");
+    EXPECT_EQ(d->port, 25);
+    EXPECT_TRUE(d->mx_lookup);
+    EXPECT_EQ(d->text(), "example.org");
+
+    d = parse_destination("example.org:2525", &error);  // MX lookup, another port
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->mx_lookup);
+    EXPECT_EQ(d->port, 2525);
+    EXPECT_EQ(d->text(), "example.org:2525");
+
+    d = parse_destination("[mail.example.org]", &error);  // no MX lookup
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->mx_lookup);
+    EXPECT_EQ(d->text(), "[mail.example.org]");
+
+    d = parse_destination("[192.0.2.1]:587", &error);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->host, "192.0.2.1");
+    EXPECT_EQ(d->port, 587);
+    EXPECT_EQ(d->text(), "[192.0.2.1]:587");
+
+    d = parse_destination("[2001:db8::1]:25", &error);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->host, "2001:db8::1");
+    EXPECT_EQ(d->text(), "[2001:db8::1]:25");
+
+    d = parse_destination("relay.example:smtp", &error);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->port, 25);
+
+    EXPECT_FALSE(parse_destination("[unclosed.example", &error));
+    EXPECT_NE(error.find("missing ]"), std::string::npos);
+    EXPECT_FALSE(parse_destination("example.org:99999", &error));
+    EXPECT_FALSE(parse_destination("example.org:0", &error));
+    EXPECT_FALSE(parse_destination("[mail.example]junk", &error));
+    EXPECT_FALSE(parse_destination("", &error));
+}
+
+TEST(OutboundTls, LevelsAndPolicyValues) {
+    EXPECT_EQ(parse_tls_level("may"), TlsLevel::may);
+    EXPECT_EQ(parse_tls_level("secure"), TlsLevel::secure);
+    EXPECT_FALSE(parse_tls_level("dane"));  // not implemented: refused, never weakened
+    EXPECT_FALSE(parse_tls_level("fingerprint"));
+
+    TlsPolicy base;
+    base.level = TlsLevel::may;
+    std::vector<std::string> verify{"hostname"}, secure{"nexthop", "dot-nexthop"};
+    std::string error;
+    auto p = parse_tls_policy("secure", base, verify, secure, &error);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->level, TlsLevel::secure);
+    EXPECT_EQ(p->match, secure);
+    p = parse_tls_policy("verify match=mx.example.org:.example.net", base, verify, secure, &error);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->level, TlsLevel::verify);
+    EXPECT_EQ(p->match, (std::vector<std::string>{"mx.example.org", ".example.net"}));
+    p = parse_tls_policy("encrypt protocols=>=TLSv1.3", base, verify, secure, &error);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->level, TlsLevel::encrypt);
+    EXPECT_FALSE(parse_tls_policy("dane-only", base, verify, secure, &error));
+    EXPECT_NE(error.find("dane-only"), std::string::npos);
+}
+
+TEST(OutboundSasl, MechanismFollowsSecurityOptionsAndFilter) {
+    std::vector<std::string> offered{"CRAM-MD5", "login", "PLAIN"};
+    // Postfix's default forbids plaintext mechanisms: nothing we can do.
+    EXPECT_FALSE(choose_mechanism(offered, {}, parse_sasl_security("noplaintext, noanonymous")));
+    auto open = parse_sasl_security("noanonymous");
+    EXPECT_FALSE(open.noplaintext);
+    EXPECT_EQ(choose_mechanism(offered, {}, open), "PLAIN");
+    EXPECT_EQ(choose_mechanism(offered, {"login"}, open), "LOGIN");
+    EXPECT_FALSE(choose_mechanism(offered, {"cram-md5"}, open));
+    EXPECT_FALSE(choose_mechanism({"CRAM-MD5"}, {}, open));
+}
+
+TEST(OutboundSasl, CredentialsAndThePlainResponse) {
+    auto c = parse_credentials("user@example.org:pa:ss");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->user, "user@example.org");
+    EXPECT_EQ(c->password, "pa:ss");  // only the first colon separates
+    EXPECT_FALSE(parse_credentials("no-password"));
+    EXPECT_FALSE(parse_credentials(":password"));
+    // RFC 4616: empty authzid, NUL, authcid, NUL, password.
+    auto raw = mta::sasl::base64_decode(plain_response({"tim", "tanstaaftanstaaf"}));
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(*raw, std::string("\0tim\0tanstaaftanstaaf", 21));
+}
+
+TEST(OutboundMessage, WhatAMessageNeedsFromTheServer) {
+    auto ascii = traits_of("a@example.org", {"b@example.org"}, "Subject: hi\r\n\r\nbody\r\n");
+    EXPECT_FALSE(ascii.eight_bit);
+    EXPECT_FALSE(ascii.smtputf8);
+    // 8-bit body only: 8BITMIME, not SMTPUTF8 (RFC 6531 3.2).
+    auto body = traits_of("a@example.org", {"b@example.org"}, "Subject: hi\r\n\r\nGr\xc3\xbc\xc3\x9f" "e\r\n");
+    EXPECT_TRUE(body.eight_bit);
+    EXPECT_FALSE(body.smtputf8);
+    auto header = traits_of("a@example.org", {"b@example.org"}, "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nx\r\n");
+    EXPECT_TRUE(header.smtputf8);
+    auto address = traits_of("a@example.org", {"j\xc3\xb6rg@example.org"}, "Subject: hi\r\n\r\nx\r\n");
+    EXPECT_TRUE(address.smtputf8);
+    EXPECT_EQ(address.size, std::string("Subject: hi\r\n\r\nx\r\n").size());
+}
