@@ -1,0 +1,306 @@
+// mta-core's milter client (smtpd_milters) against filters no one here
+// wrote: a python3-milter filter (libmilter underneath) that rejects,
+// edits, quarantines or discards as its argv says; a hand-written filter
+// that hangs, closes or sends garbage on cue; and the project's own
+// policyd-greylist through its milter front end. What the client hears and
+// what reaches the mailbox (the real delivery-maildir nexthop) are checked.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <regex>
+
+#include "../delivery/helpers.h"
+#include "mta_instance.h"
+
+using namespace testsupport;
+using dtest::LineClient;
+using mtatest::MtaInstance;
+
+namespace {
+
+std::string script(const std::string& name) { return source_dir() + "/tests/mta-core/" + name; }
+
+// A python3-milter filter on a free port, stopped by PID.
+class PyMilter {
+public:
+    PyMilter(const TempDir& dir, std::vector<std::string> args) : port_(free_port()) {
+        std::vector<std::string> argv{"/usr/bin/python3", script("milter_filter.py"),
+                                      "inet:" + std::to_string(port_) + "@127.0.0.1", "--record",
+                                      dir.file("milter.record")};
+        argv.insert(argv.end(), args.begin(), args.end());
+        record_ = dir.file("milter.record");
+        process_ = Process(argv, dir.file("milter.log"));
+        wait_for_tcp("127.0.0.1", port_);
+    }
+    ~PyMilter() { process_.kill9(); }  // libmilter waits for its sessions on SIGTERM
+    std::string address() const { return "inet:127.0.0.1:" + std::to_string(port_); }
+    std::string record() const { return std::filesystem::exists(record_) ? read_file(record_) : ""; }
+
+private:
+    int port_;
+    std::string record_;
+    Process process_;
+};
+
+class FaultMilter {
+public:
+    explicit FaultMilter(const TempDir& dir) : port_(free_port()) {
+        process_ = Process({"/usr/bin/python3", script("milter_fault.py"), std::to_string(port_)},
+                           dir.file("fault.log"));
+        wait_for_tcp("127.0.0.1", port_);
+    }
+    ~FaultMilter() { process_.stop(); }
+    std::string address() const { return "inet:127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int port_;
+    Process process_;
+};
+
+std::string cmd(LineClient& c, const std::string& line) {
+    c.send(line + "\r\n");
+    return c.reply();
+}
+
+std::unique_ptr<LineClient> hello(const MtaInstance& mta) {
+    auto c = std::make_unique<LineClient>("127.0.0.1", mta.port());
+    EXPECT_EQ(c->reply().substr(0, 4), "220 ");
+    c->send("EHLO client.example\r\n");
+    EXPECT_EQ(c->reply().substr(0, 4), "250 ");
+    return c;
+}
+
+// MAIL, the recipients (each must get 250), DATA and the message; the reply
+// to the final dot.
+std::string send_message(LineClient& c, const std::string& from, const std::vector<std::string>& to,
+                         const std::string& message) {
+    EXPECT_EQ(cmd(c, "MAIL FROM:<" + from + ">"), "250 2.1.0 Ok");
+    for (const auto& r : to) EXPECT_EQ(cmd(c, "RCPT TO:<" + r + ">"), "250 2.1.5 Ok") << r;
+    EXPECT_EQ(cmd(c, "DATA").substr(0, 4), "354 ");
+    c.send(message + ".\r\n");
+    return c.reply();
+}
+
+const std::string kMessage =
+    "From: sender@remote.example\r\n"
+    "Subject: original subject\r\n"
+    "Message-ID: <m1@remote.example>\r\n"
+    "\r\n"
+    "original body line\r\n";
+
+mtatest::Options with_milters(const std::string& milters, const std::string& more = "") {
+    mtatest::Options o;
+    o.main_cf = "smtpd_milters = " + milters + "\n" + more;
+    return o;
+}
+
+}  // namespace
+
+TEST(MtaMilter, FilterSeesTheSessionAndRejectsOneRecipientWithItsOwnText) {
+    TempDir dir;
+    PyMilter filter(dir, {"--reject-rcpt", "bob@example.org", "--reply", "550 5.7.1 bob is not welcome"});
+    MtaInstance mta(with_milters(filter.address()));
+    auto c = hello(mta);
+    ASSERT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org>"), "250 2.1.5 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "550 5.7.1 bob is not welcome");
+    EXPECT_EQ(cmd(*c, "DATA").substr(0, 4), "354 ");
+    c->send(kMessage + ".\r\n");
+    EXPECT_EQ(c->reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+    EXPECT_EQ(cmd(*c, "QUIT"), "221 2.0.0 Bye");
+    EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u) << mta.maillog();
+    EXPECT_TRUE(mta.mail_files("bob").empty());
+    EXPECT_TRUE(mta.maillog_has("NOQUEUE: milter-reject: RCPT from unknown[127.0.0.1]: 550 5.7.1 bob is not welcome; "
+                                "from=<sender@remote.example> to=<bob@example.org> proto=ESMTP helo=<client.example>"))
+        << mta.maillog();
+    std::string seen = filter.record();
+    // Postfix's default macros: j, {daemon_name}, v and _ at CONNECT; i from DATA on.
+    EXPECT_NE(seen.find("connect [127.0.0.1] 127.0.0.1 j=mx.test.example daemon_name=mx.test.example v=Postfix"),
+              std::string::npos) << seen;
+    EXPECT_NE(seen.find("_=unknown [127.0.0.1]"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("helo client.example"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("mail <sender@remote.example>"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("rcpt <alice@example.org> rcpt_addr=alice@example.org"), std::string::npos) << seen;
+    // The message as stored: our Received: first, then the client's fields.
+    EXPECT_NE(seen.find("header Received: from client.example"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("header Subject: original subject"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("body b'original body line\\r\\n'"), std::string::npos) << seen;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(seen, m, std::regex("eom i=([0-9A-F]+)"))) << seen;
+}
+
+TEST(MtaMilter, HeaderEditsReachTheMailboxAndTheNextMilterSeesThem) {
+    TempDir dir1, dir2;
+    PyMilter first(dir1, {"--add-header", "X-Scanned:by first", "--change-header", "Subject:1:changed subject",
+                          "--insert-header", "X-Top:inserted"});
+    PyMilter second(dir2, {"--change-header", "Message-ID:1:"});
+    MtaInstance mta(with_milters(first.address() + ", " + second.address()));
+    auto c = hello(mta);
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string msg = read_file(files[0]);
+    EXPECT_NE(msg.find("X-Scanned: by first"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Subject: changed subject"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("original subject"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("Message-ID"), std::string::npos) << "an empty value deletes\n" << msg;
+    // Inserted at the top of the message header, before our Received:.
+    EXPECT_LT(msg.find("X-Top: inserted"), msg.find("Received: from client.example")) << msg;
+    // The second milter saw the first one's work.
+    std::string seen = second.record();
+    EXPECT_NE(seen.find("header X-Scanned: by first"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("header Subject: changed subject"), std::string::npos) << seen;
+}
+
+TEST(MtaMilter, BodyReplacedRecipientsEditedAndSenderChanged) {
+    TempDir dir;
+    PyMilter filter(dir, {"--replace-body", "a new body\\nsecond line\\n", "--add-rcpt", "bob@example.org",
+                          "--del-rcpt", "alice@example.org", "--change-from", "changed@remote.example"});
+    MtaInstance mta(with_milters(filter.address()));
+    auto c = hello(mta);
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("bob", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string msg = read_file(files[0]);
+    // (delivery-maildir stores LF line ends.)
+    EXPECT_NE(msg.find("\n\na new body\nsecond line\n"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("original body line"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Return-Path: <changed@remote.example>"), std::string::npos) << msg;
+    EXPECT_TRUE(mta.maillog_has("from=<changed@remote.example>")) << mta.maillog();
+    EXPECT_TRUE(mta.mail_files("alice").empty());
+}
+
+TEST(MtaMilter, QuarantinePutsTheMessageOnHold) {
+    TempDir dir;
+    PyMilter filter(dir, {"--quarantine", "looks odd"});
+    MtaInstance mta(with_milters(filter.address()));
+    auto c = hello(mta);
+    std::string reply = send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(reply, m, std::regex("queued as ([0-9A-F]+)"))) << reply;
+    EXPECT_TRUE(std::filesystem::exists(mta.queue_dir() + "/hold/" + m[1].str())) << mta.maillog();
+    EXPECT_TRUE(mta.maillog_has(m[1].str() + ": hold: END-OF-MESSAGE from unknown[127.0.0.1]: milter triggers HOLD action: looks odd"))
+        << mta.maillog();
+    EXPECT_TRUE(mta.mail_files("alice").empty());
+}
+
+TEST(MtaMilter, DiscardAnswers250AndDeliversNothing) {
+    TempDir dir;
+    PyMilter filter(dir, {"--discard"});
+    MtaInstance mta(with_milters(filter.address()));
+    auto c = hello(mta);
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    EXPECT_TRUE(mta.maillog_has("milter-discard: END-OF-MESSAGE from unknown[127.0.0.1]: milter triggers DISCARD action"))
+        << mta.maillog();
+    EXPECT_TRUE(mta.mail_files("alice").empty());
+}
+
+TEST(MtaMilter, TempfailAndCustomRejectAtEndOfMessage) {
+    {
+        TempDir dir;
+        PyMilter filter(dir, {"--tempfail"});
+        MtaInstance mta(with_milters(filter.address()));
+        auto c = hello(mta);
+        EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage),
+                  "451 4.7.1 Service unavailable - try again later");
+        // The session goes on: the next transaction is judged afresh.
+        EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    }
+    {
+        TempDir dir;
+        PyMilter filter(dir, {"--reply", "554 5.7.0 content refused by policy"});
+        MtaInstance mta(with_milters(filter.address()));
+        auto c = hello(mta);
+        EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage),
+                  "554 5.7.0 content refused by policy");
+        EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: 554 5.7.0 content refused by policy"))
+            << mta.maillog();
+        EXPECT_TRUE(mta.mail_files("alice").empty());
+    }
+}
+
+TEST(MtaMilter, UnreachableMilterGetsTheDefaultAction) {
+    int port = free_port();  // nothing listens there
+    std::string address = "inet:127.0.0.1:" + std::to_string(port);
+    {
+        MtaInstance mta(with_milters(address));
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "451 4.7.1 Service unavailable - try again later");
+        EXPECT_TRUE(mta.maillog_has("warning: connect to Milter service " + address + ": Connection refused"))
+            << mta.maillog();
+    }
+    {
+        // Per-milter settings: this one may be skipped.
+        MtaInstance mta(with_milters("{ " + address + ", default_action=accept }"));
+        auto c = hello(mta);
+        EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+                  "250 2.0.0 Ok: queued as ");
+        EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u);
+    }
+    {
+        MtaInstance mta(with_milters(address, "milter_default_action = reject\n"));
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "550 5.5.0 Service unavailable");
+    }
+}
+
+// A hanging, a closing and a garbage-sending milter each get the default
+// action within their timeout, while another session on the same mta-core
+// is served at once.
+TEST(MtaMilter, MisbehavingMilterGetsTheDefaultActionWhileOtherSessionsGoOn) {
+    TempDir dir;
+    FaultMilter fault(dir);
+    MtaInstance mta(with_milters("{ " + fault.address() + ", command_timeout=3s, content_timeout=3s }"));
+
+    auto hung = hello(mta);
+    hung->send("MAIL FROM:<hang@remote.example>\r\n");
+    auto start = std::chrono::steady_clock::now();
+    {
+        // Meanwhile a well-behaved transaction goes through.
+        auto other = hello(mta);
+        EXPECT_EQ(send_message(*other, "fine@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+                  "250 2.0.0 Ok: queued as ");
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+    }
+    EXPECT_EQ(hung->reply(std::chrono::seconds(10)), "451 4.7.1 Service unavailable - try again later");
+    auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(waited, std::chrono::milliseconds(2500));
+    EXPECT_TRUE(mta.maillog_has("can't read SMFIC_MAIL reply packet header: Connection timed out")) << mta.maillog();
+
+    auto closing = hello(mta);
+    EXPECT_EQ(send_message(*closing, "close@remote.example", {"alice@example.org"}, kMessage),
+              "451 4.7.1 Service unavailable - try again later");
+
+    auto garbage = hello(mta);
+    ASSERT_EQ(cmd(*garbage, "MAIL FROM:<garbage@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*garbage, "RCPT TO:<alice@example.org>"), "451 4.7.1 Service unavailable - try again later");
+    EXPECT_TRUE(mta.maillog_has("can't read SMFIC_RCPT reply packet header: malformed packet")) << mta.maillog();
+    EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u) << "the well-behaved one only";
+}
+
+TEST(MtaMilter, BadMilterSettingsAreNamedByCheckConfig) {
+    MtaInstance mta;
+    mta.rewrite_main_cf("smtpd_milters = { inet:127.0.0.1:9, default_action=maybe }\n");
+    auto bad_action = mta.command({"--check-config"});
+    EXPECT_EQ(bad_action.exit_code, 1) << bad_action.output;
+    EXPECT_NE(bad_action.output.find("smtpd_milters inet:127.0.0.1:9: bad default action \"maybe\""),
+              std::string::npos) << bad_action.output;
+    mta.rewrite_main_cf("smtpd_milters = 127.0.0.1\n");
+    auto bad_address = mta.command({"--check-config"});
+    EXPECT_EQ(bad_address.exit_code, 1) << bad_address.output;
+    EXPECT_NE(bad_address.output.find("smtpd_milters: bad milter address \"127.0.0.1\""), std::string::npos)
+        << bad_address.output;
+    mta.rewrite_main_cf("non_smtpd_milters = { inet:127.0.0.1:9, command_timeout=soon }\n");
+    auto bad_time = mta.command({"--check-config"});
+    EXPECT_EQ(bad_time.exit_code, 1) << bad_time.output;
+    EXPECT_NE(bad_time.output.find("non_smtpd_milters inet:127.0.0.1:9"), std::string::npos) << bad_time.output;
+    mta.rewrite_main_cf("smtpd_milters = { inet:127.0.0.1:9, command_timeout=10s, default_action=accept }\n"
+                        "milter_default_action = quarantine\n");
+    auto good = mta.command({"--check-config"});
+    EXPECT_EQ(good.exit_code, 0) << good.output;
+}
