@@ -10,9 +10,12 @@
 #include <filesystem>
 #include <future>
 #include <regex>
+#include <thread>
 
 #include "../delivery/helpers.h"
 #include "mta_instance.h"
+#include "support/daemon_process.h"
+#include "support/redis_server.h"
 
 using namespace testsupport;
 using dtest::LineClient;
@@ -303,4 +306,42 @@ TEST(MtaMilter, BadMilterSettingsAreNamedByCheckConfig) {
                         "milter_default_action = quarantine\n");
     auto good = mta.command({"--check-config"});
     EXPECT_EQ(good.exit_code, 0) << good.output;
+}
+
+// The project's own greylisting daemon behind mta-core through its milter
+// front end (not its policy listener): the first attempt is deferred at
+// RCPT with the daemon's text, a later one passes.
+TEST(MtaMilter, GreylistingThroughPolicydGreylistsMilterFrontEnd) {
+    RedisServer redis;
+    TempDir gdir;
+    int milter_port = free_port();
+    DaemonProcess greylist(gdir, DaemonProcess::Options{POLICYD_GREYLIST, "greylist", redis.url(), {}, false},
+                           nlohmann::json{{"delay", "1s"},
+                                          {"milter", "inet:" + std::to_string(milter_port) + "@127.0.0.1"},
+                                          {"whitelist_clients", nlohmann::json::array()},
+                                          {"whitelist_recipients", nlohmann::json::array()}});
+    wait_for_tcp("127.0.0.1", milter_port);
+    MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(milter_port)));
+    auto attempt = [&] {
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+        std::string reply = cmd(*c, "RCPT TO:<alice@example.org>");
+        if (reply.substr(0, 4) != "250 ") return reply;
+        EXPECT_EQ(cmd(*c, "DATA").substr(0, 4), "354 ");
+        c->send(kMessage + ".\r\n");
+        return c->reply();
+    };
+    std::string first = attempt();
+    EXPECT_EQ(first.substr(0, 1), "4") << first;
+    EXPECT_NE(first.find("Greylisted"), std::string::npos) << first;
+    EXPECT_TRUE(mta.maillog_has("NOQUEUE: milter-reject: RCPT from unknown[127.0.0.1]: " + first)) << mta.maillog();
+    std::string later;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        later = attempt();
+        if (later.substr(0, 4) == "250 ") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the greylist delay is wall-clock time
+    }
+    EXPECT_EQ(later.substr(0, 24), "250 2.0.0 Ok: queued as ") << later;
+    EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u) << mta.maillog();
 }
