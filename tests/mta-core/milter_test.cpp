@@ -345,3 +345,55 @@ TEST(MtaMilter, GreylistingThroughPolicydGreylistsMilterFrontEnd) {
     EXPECT_EQ(later.substr(0, 24), "250 2.0.0 Ok: queued as ") << later;
     EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u) << mta.maillog();
 }
+
+// OpenDKIM signing through mta-core: the signature it adds at the end of
+// the message verifies against its public key over what was delivered, so
+// milters saw the message exactly as it was stored.
+TEST(MtaMilter, OpendkimSignatureVerifiesOnTheDeliveredMessage) {
+    TempDir kdir;
+    auto gen = run({"opendkim-genkey", "-D", kdir.path(), "-d", "remote.example", "-s", "mail"});
+    ASSERT_EQ(gen.exit_code, 0) << gen.output;
+    int port = free_port();
+    kdir.write("opendkim.conf", "Syslog no\n"
+                                "Domain remote.example\n"
+                                "Selector mail\n"
+                                "KeyFile " + kdir.file("mail.private") + "\n"
+                                "Mode s\n"
+                                // The key is in a temp dir under the world-writable /tmp.
+                                "RequireSafeKeys false\n"
+                                "Canonicalization relaxed/simple\n"
+                                "InternalHosts 127.0.0.1\n"
+                                "Socket inet:" + std::to_string(port) + "@127.0.0.1\n");
+    Process opendkim({"/usr/sbin/opendkim", "-f", "-x", kdir.file("opendkim.conf")}, kdir.file("opendkim.log"));
+    wait_for_tcp("127.0.0.1", port);
+    MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(port)));
+    auto c = hello(mta);
+    const std::string message =
+        "From: Sender <sender@remote.example>\r\n"
+        "To: alice@example.org\r\n"
+        "Subject: signed\r\n"
+        "Date: Mon, 30 Nov 2026 08:00:00 +0000\r\n"
+        "Message-ID: <dkim1@remote.example>\r\n"
+        "\r\n"
+        "first line\r\n"
+        "\r\n"
+        "  indented line with trailing space \r\n";
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, message).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string delivered = read_file(files[0]);
+    ASSERT_NE(delivered.find("DKIM-Signature: v=1;"), std::string::npos) << delivered << read_file(kdir.file("opendkim.log"));
+    // Verified with dkimpy (python3-dkim), the key given as its DNS answer.
+    auto verify = mtatest::python(
+        "import dkim, re\n"
+        "txt = ''.join(re.findall(r'\"([^\"]*)\"', open('" + kdir.file("mail.txt") + "').read()))\n"
+        "msg = open('" + files[0] + "', 'rb').read().replace(b'\\r\\n', b'\\n').replace(b'\\n', b'\\r\\n')\n"
+        "dns = lambda name, timeout=5: txt.encode()\n"
+        "print('delivered', dkim.verify(msg, dnsfunc=dns))\n"
+        "print('tampered', dkim.verify(msg.replace(b'first line', b'first linE'), dnsfunc=dns))\n");
+    ASSERT_EQ(verify.exit_code, 0) << verify.output;
+    EXPECT_NE(verify.output.find("delivered True"), std::string::npos) << verify.output << delivered;
+    EXPECT_NE(verify.output.find("tampered False"), std::string::npos) << verify.output;
+    opendkim.stop();
+}
