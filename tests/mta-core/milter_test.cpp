@@ -258,7 +258,11 @@ TEST(MtaMilter, UnreachableMilterGetsTheDefaultAction) {
 TEST(MtaMilter, MisbehavingMilterGetsTheDefaultActionWhileOtherSessionsGoOn) {
     TempDir dir;
     FaultMilter fault(dir);
-    MtaInstance mta(with_milters("{ " + fault.address() + ", command_timeout=3s, content_timeout=3s }"));
+    int metrics_port = free_port();
+    mtatest::Options o = with_milters("{ " + fault.address() + ", command_timeout=3s, content_timeout=3s }");
+    o.args = {"--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)};
+    MtaInstance mta(o);
+    wait_for_tcp("127.0.0.1", metrics_port);
 
     auto hung = hello(mta);
     hung->send("MAIL FROM:<hang@remote.example>\r\n");
@@ -284,6 +288,11 @@ TEST(MtaMilter, MisbehavingMilterGetsTheDefaultActionWhileOtherSessionsGoOn) {
     EXPECT_EQ(cmd(*garbage, "RCPT TO:<alice@example.org>"), "451 4.7.1 Service unavailable - try again later");
     EXPECT_TRUE(mta.maillog_has("can't read SMFIC_RCPT reply packet header: malformed packet")) << mta.maillog();
     EXPECT_EQ(mta.wait_for_mail("alice", 1).size(), 1u) << "the well-behaved one only";
+    // Each failure is counted under its milter and default action.
+    auto metrics = run({"curl", "-s", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
+    EXPECT_NE(metrics.output.find("smtpd_milter_failures_total{milter=\"" + fault.address() +
+                                  "\",action=\"tempfail\"} 3"),
+              std::string::npos) << metrics.output;
 }
 
 TEST(MtaMilter, BadMilterSettingsAreNamedByCheckConfig) {
@@ -396,4 +405,27 @@ TEST(MtaMilter, OpendkimSignatureVerifiesOnTheDeliveredMessage) {
     EXPECT_NE(verify.output.find("delivered True"), std::string::npos) << verify.output << delivered;
     EXPECT_NE(verify.output.find("tampered False"), std::string::npos) << verify.output;
     opendkim.stop();
+}
+
+// Postfix's order with smtpd_delay_reject = yes: the milter sees MAIL before
+// the sender restrictions run (at RCPT); a recipient refused by mta-core's
+// own restrictions never reaches it.
+TEST(MtaMilter, RestrictionsRunBeforeTheMilterAtEachStageAndDelayedAtRcpt) {
+    TempDir dir;
+    PyMilter filter(dir, {});
+    MtaInstance mta(with_milters(filter.address(),
+                                 "smtpd_sender_restrictions = check_sender_access inline:{ blocked@remote.example=REJECT }\n"));
+    auto c = hello(mta);
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<blocked@remote.example>"), "250 2.1.0 Ok");
+    std::string refused = cmd(*c, "RCPT TO:<alice@example.org>");
+    EXPECT_EQ(refused.substr(0, 4), "554 ") << refused;
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<fine@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "250 2.1.5 Ok");
+    EXPECT_EQ(cmd(*c, "QUIT"), "221 2.0.0 Bye");
+    std::string seen = filter.record();
+    EXPECT_NE(seen.find("mail <blocked@remote.example>"), std::string::npos) << seen;
+    EXPECT_EQ(seen.find("rcpt <alice@example.org>"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("abort"), std::string::npos) << "RSET aborts the milter's transaction\n" << seen;
+    EXPECT_NE(seen.find("rcpt <bob@example.org>"), std::string::npos) << seen;
 }
