@@ -30,7 +30,7 @@ test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
   sasl2-bin pflogsumm openssl dnsmasq-base miltertest postfix-policyd-spf-python python3-milter
-  opendkim opendkim-tools python3-dkim
+  opendkim opendkim-tools python3-dkim clamav clamav-daemon clamav-milter
   groff-base man-db lintian dpkg-dev file netcat-openbsd
   podman runc netavark aardvark-dns iptables debootstrap
 )

@@ -6,6 +6,9 @@
 // what reaches the mailbox (the real delivery-maildir nexthop) are checked.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -428,4 +431,47 @@ TEST(MtaMilter, RestrictionsRunBeforeTheMilterAtEachStageAndDelayedAtRcpt) {
     EXPECT_EQ(seen.find("rcpt <alice@example.org>"), std::string::npos) << seen;
     EXPECT_NE(seen.find("abort"), std::string::npos) << "RSET aborts the milter's transaction\n" << seen;
     EXPECT_NE(seen.find("rcpt <bob@example.org>"), std::string::npos) << seen;
+}
+
+// clamav-milter with a real clamd whose only signature is the EICAR test
+// string, made here with sigtool (nothing is downloaded): the EICAR message
+// is refused at the end of DATA, a clean one is queued and marked scanned.
+TEST(MtaMilter, ClamavMilterRejectsTheEicarTestFile) {
+    TempDir cdir;
+    const std::string eicar = R"(X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*)";
+    cdir.write("eicar.txt", eicar);
+    ASSERT_EQ(::mkdir(cdir.file("db").c_str(), 0755), 0);
+    auto hex = run({"sigtool", "--hex-dump"}, eicar);
+    ASSERT_EQ(hex.exit_code, 0) << hex.output;
+    std::string hex_sig = hex.output;
+    hex_sig.erase(std::remove(hex_sig.begin(), hex_sig.end(), '\n'), hex_sig.end());
+    cdir.write("db/local.ndb", "Eicar-Test-Local:0:*:" + hex_sig + "\n");
+    cdir.write("clamd.conf", "LocalSocket " + cdir.file("clamd.sock") + "\nDatabaseDirectory " + cdir.file("db") +
+                                 "\nForeground yes\nLogFile " + cdir.file("clamd.log") + "\n");
+    Process clamd({"/usr/sbin/clamd", "-c", cdir.file("clamd.conf")}, cdir.file("clamd.out"));
+    wait_for_unix(cdir.file("clamd.sock"), std::chrono::seconds(60));
+    int port = free_port();
+    cdir.write("clamav-milter.conf", "MilterSocket inet:" + std::to_string(port) + "@127.0.0.1\nClamdSocket unix:" +
+                                         cdir.file("clamd.sock") +
+                                         "\nForeground yes\nOnInfected Reject\nOnFail Defer\nAddHeader Replace\n"
+                                         "LogInfected Basic\nLogFile " + cdir.file("clamav-milter.log") + "\n");
+    Process milter({"/usr/sbin/clamav-milter", "-c", cdir.file("clamav-milter.conf")}, cdir.file("clamav-milter.out"));
+    wait_for_tcp("127.0.0.1", port);
+    MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(port)));
+    auto c = hello(mta);
+    std::string infected = send_message(*c, "sender@remote.example", {"alice@example.org"},
+                                        "Subject: test\r\n\r\n" + eicar + "\r\n");
+    EXPECT_EQ(infected.substr(0, 4), "550 ") << infected << read_file(cdir.file("clamav-milter.log"));
+    EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: " + infected)) << mta.maillog();
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string clean = read_file(files[0]);
+    EXPECT_NE(clean.find("X-Virus-Scanned: clamav-milter"), std::string::npos) << clean;
+    EXPECT_NE(clean.find("X-Virus-Status: Clean"), std::string::npos) << clean;
+    EXPECT_EQ(clean.find("EICAR"), std::string::npos);
+    milter.stop();
+    clamd.stop();
 }
