@@ -31,6 +31,7 @@ test_packages=(
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
   sasl2-bin pflogsumm openssl dnsmasq-base miltertest postfix-policyd-spf-python python3-milter
   opendkim opendkim-tools python3-dkim clamav clamav-daemon clamav-milter
+  spamass-milter spamassassin spamd spamc
   groff-base man-db lintian dpkg-dev file netcat-openbsd
   podman runc netavark aardvark-dns iptables debootstrap
 )

@@ -475,3 +475,37 @@ TEST(MtaMilter, ClamavMilterRejectsTheEicarTestFile) {
     milter.stop();
     clamd.stop();
 }
+
+// spamass-milter with a real spamd (local tests only, no network): the
+// GTUBE message is refused with spamass-milter's reply, a clean one is
+// queued with SpamAssassin's headers.
+TEST(MtaMilter, SpamassMilterRejectsGtube) {
+    TempDir sdir;
+    int spamd_port = free_port();
+    Process spamd({"/usr/sbin/spamd", "--listen=127.0.0.1:" + std::to_string(spamd_port), "--local", "-x",
+                   "--max-children=1", "-u", "nobody", "--pidfile=" + sdir.file("spamd.pid"), "-s", "stderr"},
+                  sdir.file("spamd.log"));
+    wait_for_tcp("127.0.0.1", spamd_port, std::chrono::seconds(60));
+    int port = free_port();
+    Process milter({"/usr/sbin/spamass-milter", "-p", "inet:" + std::to_string(port) + "@127.0.0.1", "-r", "-1", "--",
+                    "-d", "127.0.0.1", "-p", std::to_string(spamd_port)},
+                   sdir.file("spamass-milter.log"));
+    wait_for_tcp("127.0.0.1", port);
+    MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(port)));
+    auto c = hello(mta);
+    std::string spam = send_message(*c, "sender@remote.example", {"alice@example.org"},
+                                    "Subject: buy now\r\n\r\n"
+                                    "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n");
+    EXPECT_EQ(spam.substr(0, 4), "550 ") << spam << read_file(sdir.file("spamass-milter.log"));
+    EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: " + spam)) << mta.maillog();
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string clean = read_file(files[0]);
+    EXPECT_NE(clean.find("X-Spam-Checker-Version: SpamAssassin"), std::string::npos) << clean;
+    EXPECT_NE(clean.find("X-Spam-Status: No"), std::string::npos) << clean;
+    milter.stop();
+    spamd.stop();
+}
