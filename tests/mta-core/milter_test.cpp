@@ -509,3 +509,43 @@ TEST(MtaMilter, SpamassMilterRejectsGtube) {
     milter.stop();
     spamd.stop();
 }
+
+// The protocol's corners, from a filter written by hand: progress replies
+// keep a slow milter alive past its timeout, SKIP ends the body, the
+// filter's own macro list replaces the configured one, and a bad reply
+// code, too many edits or too large a body get the default action.
+TEST(MtaMilter, ProgressSkipMacroListsAndLimits) {
+    TempDir dir;
+    FaultMilter fault(dir);
+    MtaInstance mta(with_milters("{ " + fault.address() + ", command_timeout=2s, content_timeout=2s }",
+                                 "message_size_limit = 100000\n"));
+    auto c = hello(mta);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<slow@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << "past the 2 s timeout";
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+
+    EXPECT_EQ(cmd(*c, "MAIL FROM:<macros@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*c, "RCPT TO:<alice@example.org>"), "550 5.7.1 macros j,{mail_addr},{rcpt_addr}");
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+
+    std::string big_body;
+    for (int i = 0; i < 1000; ++i) big_body += std::string(78, 'a' + i % 26) + "\r\n";  // 80,000 bytes: two chunks
+    EXPECT_EQ(send_message(*c, "skip@remote.example", {"alice@example.org"}, "Subject: big\r\n\r\n" + big_body)
+                  .substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+
+    auto bad = hello(mta);
+    ASSERT_EQ(cmd(*bad, "MAIL FROM:<badreply@remote.example>"), "250 2.1.0 Ok");
+    EXPECT_EQ(cmd(*bad, "RCPT TO:<alice@example.org>"), "451 4.7.1 Service unavailable - try again later");
+
+    auto edits = hello(mta);
+    EXPECT_EQ(send_message(*edits, "edits@remote.example", {"alice@example.org"}, kMessage),
+              "451 4.7.1 Service unavailable - try again later");
+    EXPECT_TRUE(mta.maillog_has("too many message modifications (limit 1000)")) << mta.maillog();
+
+    auto body = hello(mta);
+    EXPECT_EQ(send_message(*body, "bigbody@remote.example", {"alice@example.org"}, kMessage),
+              "451 4.7.1 Service unavailable - try again later");
+    EXPECT_TRUE(mta.maillog_has("SMFIR_REPLBODY beyond message_size_limit")) << mta.maillog();
+}
