@@ -58,6 +58,9 @@ std::optional<pm::MacroStage> macro_stage(char code) {
     }
 }
 
+// "milter inet:127.0.0.1:8891: ", as Postfix's milter8.c starts its warnings.
+std::string prefix_of(const std::string& name) { return "milter " + name + ": "; }
+
 std::vector<std::string> split_names(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
@@ -95,6 +98,7 @@ std::optional<std::string> envelope_address(const std::string& a) {
 }  // namespace
 
 struct Chain::Milter {
+    std::string prefix() const { return prefix_of(spec->name); }
     const MilterSpec* spec = nullptr;
     std::unique_ptr<Connection> conn;
     bool dead = false;            // failed: stands for its default action
@@ -153,9 +157,8 @@ Outcome Chain::default_outcome(Milter& m) {
     return o;
 }
 
-Outcome Chain::fail(Milter& m, std::string_view stage, const std::string& error) {
-    (void)stage;
-    maillog::line("smtpd", "warning: milter " + m.spec->name + ": " + maillog::printable(error));
+Outcome Chain::fail(Milter& m, const std::string& log_line) {
+    maillog::line("smtpd", "warning: " + maillog::printable(log_line));
     count(m, "failure");
     if (metrics_)
         metrics_->counter("smtpd_milter_failures_total",
@@ -169,19 +172,8 @@ Outcome Chain::fail(Milter& m, std::string_view stage, const std::string& error)
 
 asio::awaitable<Outcome> Chain::open(Milter& m) {
     std::string err = co_await m.conn->connect();
-    if (!err.empty()) {
-        // Postfix: "warning: connect to Milter service inet:...: Connection refused"
-        maillog::line("smtpd", "warning: connect to Milter service " + m.spec->name + ": " + maillog::printable(err));
-        count(m, "failure");
-        if (metrics_)
-            metrics_->counter("smtpd_milter_failures_total",
-                              "Milters that failed (unreachable, timeout, protocol error), by milter and default action",
-                              {{"milter", m.spec->name}, {"action", std::string(default_action_name(m.spec->default_action))}})
-                .inc();
-        m.conn->close();
-        m.dead = true;
-        co_return default_outcome(m);
-    }
+    // Postfix: "warning: connect to Milter service inet:...: Connection refused"
+    if (!err.empty()) co_return fail(m, "connect to Milter service " + m.spec->name + ": " + err);
     pm::OptionNegotiation offer;
     offer.version = m.spec->protocol;
     offer.actions = pm::action::all_v6;
@@ -193,18 +185,18 @@ asio::awaitable<Outcome> Chain::open(Milter& m) {
         offer.steps &= 0x7f;
     }
     std::string packet = pm::encode(pm::Command{offer});
-    err = co_await m.conn->write(std::move(packet));
-    if (!err.empty()) co_return fail(m, "CONNECT", "can't send SMFIC_OPTNEG packet: " + err);
+    err = co_await m.conn->write(std::move(packet), m.spec->command_timeout);
+    if (!err.empty()) co_return fail(m, m.prefix() + "can't send SMFIC_OPTNEG packet: " + err);
     pm::Reply reply;
     err = co_await m.conn->read(m.spec->command_timeout, reply);
-    if (!err.empty()) co_return fail(m, "CONNECT", "can't read SMFIC_OPTNEG reply packet header: " + err);
+    if (!err.empty()) co_return fail(m, m.prefix() + "can't read SMFIC_OPTNEG reply packet header: " + err);
     auto* neg = std::get_if<pm::OptionNegotiation>(&reply);
     if (!neg) {
         std::string got(pm::reply_name(pm::code_of(reply)));
-        co_return fail(m, "CONNECT", "unexpected filter response " + got + " to SMFIC_OPTNEG");
+        co_return fail(m, m.prefix() + "unexpected filter response " + got + " to SMFIC_OPTNEG");
     }
     auto check = pm::check_negotiation(offer, *neg);
-    if (!check.error.empty()) co_return fail(m, "CONNECT", check.error);
+    if (!check.error.empty()) co_return fail(m, m.prefix() + check.error);
     m.steps = check.steps_in_force;
     m.actions = check.actions;
     m.conn->set_max_data(pm::max_data_for(m.steps));
@@ -215,28 +207,34 @@ asio::awaitable<Outcome> Chain::open(Milter& m) {
     co_return Outcome{};
 }
 
+// SMFIC_MACRO before a command: the stage's names that have a value here.
+asio::awaitable<std::string> Chain::send_macros(Milter& m, char code, std::chrono::milliseconds timeout) {
+    auto stage = macro_stage(code);
+    if (!stage) co_return std::string();
+    pm::Macros macros;
+    macros.for_command = code;
+    for (const auto& name : m.macros[static_cast<std::size_t>(*stage)]) {
+        auto value = macros_(name);
+        if (value) macros.values.emplace_back(name, *value);
+    }
+    if (macros.values.empty()) co_return std::string();
+    std::string packet = pm::encode(pm::Command{std::move(macros)});
+    std::string err = co_await m.conn->write(std::move(packet), timeout);
+    if (!err.empty()) co_return "can't send SMFIC_MACRO packet: " + err;
+    co_return std::string();
+}
+
 asio::awaitable<std::string> Chain::exchange(Milter& m, char code, pm::Command command, bool content,
                                              std::optional<pm::Reply>& reply) {
     reply.reset();
     if (!pm::is_sent(code, m.steps)) co_return std::string();
-    if (auto stage = macro_stage(code)) {
-        pm::Macros macros;
-        macros.for_command = code;
-        for (const auto& name : m.macros[static_cast<std::size_t>(*stage)]) {
-            auto value = macros_(name);
-            if (value) macros.values.emplace_back(name, *value);
-        }
-        if (!macros.values.empty()) {
-            std::string packet = pm::encode(pm::Command{std::move(macros)});
-            std::string err = co_await m.conn->write(std::move(packet));
-            if (!err.empty()) co_return "can't send SMFIC_MACRO packet: " + err;
-        }
-    }
+    auto timeout = content ? m.spec->content_timeout : m.spec->command_timeout;
+    std::string err = co_await send_macros(m, code, timeout);
+    if (!err.empty()) co_return err;
     std::string packet = pm::encode(command);
-    std::string err = co_await m.conn->write(std::move(packet));
+    err = co_await m.conn->write(std::move(packet), timeout);
     if (!err.empty()) co_return "can't send " + std::string(pm::command_name(code)) + " packet: " + err;
     if (!pm::expects_reply(code, m.steps)) co_return std::string();
-    auto timeout = content ? m.spec->content_timeout : m.spec->command_timeout;
     while (true) {
         pm::Reply r;
         err = co_await m.conn->read(timeout, r);
@@ -312,7 +310,7 @@ asio::awaitable<Outcome> Chain::event(char code, pm::Command command) {
         std::optional<pm::Reply> reply;
         std::string err = co_await exchange(m, code, command, false, reply);
         if (!err.empty()) {
-            Outcome o = fail(m, pm::command_name(code), err);
+            Outcome o = fail(m, m.prefix() + err);
             if (o.kind != Outcome::Kind::proceed) co_return o;
             continue;
         }
@@ -321,8 +319,7 @@ asio::awaitable<Outcome> Chain::event(char code, pm::Command command) {
         Outcome o = interpret(m, code, *reply, misbehaved);
         if (misbehaved) {
             std::string got(pm::reply_name(pm::code_of(*reply)));
-            o = fail(m, pm::command_name(code),
-                     "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
+            o = fail(m, m.prefix() + "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
         }
         if (o.kind == Outcome::Kind::discard) discard_ = true;
         if (o.kind != Outcome::Kind::proceed) co_return o;
@@ -396,15 +393,14 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
     // A step's reply: continue means go on; accept ends this milter's part.
     auto settle = [&](char code, Outcome& o) -> bool {  // true: stop here
         if (!err.empty()) {
-            o = fail(m, pm::command_name(code), err);
+            o = fail(m, m.prefix() + err);
             return true;
         }
         if (!reply) return false;
         o = interpret(m, code, *reply, misbehaved);
         if (misbehaved) {
             std::string got(pm::reply_name(pm::code_of(*reply)));
-            o = fail(m, pm::command_name(code),
-                     "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
+            o = fail(m, m.prefix() + "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
             return true;
         }
         return o.kind != Outcome::Kind::proceed || m.off_message;
@@ -428,28 +424,17 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
         if (settle('B', o)) co_return o;
     }
     // End of message: edits, then one final reply.
-    if (auto stage = macro_stage('E')) {
-        pm::Macros macros;
-        macros.for_command = 'E';
-        for (const auto& name : m.macros[static_cast<std::size_t>(*stage)]) {
-            auto value = macros_(name);
-            if (value) macros.values.emplace_back(name, *value);
-        }
-        if (!macros.values.empty()) {
-            std::string packet = pm::encode(pm::Command{std::move(macros)});
-            err = co_await m.conn->write(std::move(packet));
-            if (!err.empty()) co_return fail(m, "SMFIC_BODYEOB", "can't send SMFIC_MACRO packet: " + err);
-        }
-    }
+    err = co_await send_macros(m, 'E', m.spec->content_timeout);
+    if (!err.empty()) co_return fail(m, m.prefix() + err);
     std::string eom = pm::encode(pm::Command{pm::EndOfMessage{}});
-    err = co_await m.conn->write(std::move(eom));
-    if (!err.empty()) co_return fail(m, "SMFIC_BODYEOB", "can't send SMFIC_BODYEOB packet: " + err);
+    err = co_await m.conn->write(std::move(eom), m.spec->content_timeout);
+    if (!err.empty()) co_return fail(m, m.prefix() + "can't send SMFIC_BODYEOB packet: " + err);
     std::vector<pm::Reply> changes;
     std::optional<pm::Reply> final_reply;
     while (!final_reply) {
         pm::Reply r;
         err = co_await m.conn->read(m.spec->content_timeout, r);
-        if (!err.empty()) co_return fail(m, "SMFIC_BODYEOB", "can't read SMFIC_BODYEOB reply packet header: " + err);
+        if (!err.empty()) co_return fail(m, m.prefix() + "can't read SMFIC_BODYEOB reply packet header: " + err);
         if (std::holds_alternative<pm::Progress>(r)) continue;
         const bool is_final = std::holds_alternative<pm::Continue>(r) || std::holds_alternative<pm::Accept>(r) ||
                               std::holds_alternative<pm::Reject>(r) || std::holds_alternative<pm::Tempfail>(r) ||
@@ -460,7 +445,7 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
             final_reply = std::move(r);
         } else {
             if (changes.size() >= kMaxEdits)
-                co_return fail(m, "SMFIC_BODYEOB", "too many message modifications (limit " + std::to_string(kMaxEdits) + ")");
+                co_return fail(m, m.prefix() + "too many message modifications (limit " + std::to_string(kMaxEdits) + ")");
             changes.push_back(std::move(r));
         }
     }
@@ -468,7 +453,7 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
     o = interpret(m, 'E', *final_reply, misbehaved);
     if (misbehaved) {
         std::string got(pm::reply_name(pm::code_of(*final_reply)));
-        co_return fail(m, "SMFIC_BODYEOB", "unexpected filter response " + got + " after event SMFIC_BODYEOB");
+        co_return fail(m, m.prefix() + "unexpected filter response " + got + " after event SMFIC_BODYEOB");
     }
     if (o.kind != Outcome::Kind::proceed) co_return o;
     // Apply the edits, each checked against what the filter negotiated.
@@ -522,7 +507,7 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
             bad = std::string(pm::reply_name(pm::code_of(c)));
         }
         if (!bad.empty())
-            co_return fail(m, "SMFIC_BODYEOB", "unexpected filter response " + bad + " after event SMFIC_BODYEOB");
+            co_return fail(m, m.prefix() + "unexpected filter response " + bad + " after event SMFIC_BODYEOB");
     }
     if (new_body) msg.replace_body(*new_body);
     if (!changes.empty()) {
@@ -544,8 +529,8 @@ asio::awaitable<void> Chain::abort() {
         m.in_transaction = false;
         if (m.dead || m.off_session) continue;
         std::string packet = pm::encode(pm::Command{pm::Abort{}});
-        std::string err = co_await m.conn->write(std::move(packet));
-        if (!err.empty()) fail(m, "SMFIC_ABORT", "can't send SMFIC_ABORT packet: " + err);
+        std::string err = co_await m.conn->write(std::move(packet), m.spec->command_timeout);
+        if (!err.empty()) fail(m, m.prefix() + "can't send SMFIC_ABORT packet: " + err);
     }
     discard_ = false;
 }
@@ -555,7 +540,7 @@ asio::awaitable<void> Chain::quit() {
         Milter& m = *mp;
         if (m.dead || !m.conn->is_open()) continue;
         std::string packet = pm::encode(pm::Command{pm::Quit{}});
-        std::string err = co_await m.conn->write(std::move(packet));
+        std::string err = co_await m.conn->write(std::move(packet), m.spec->command_timeout);
         (void)err;  // the session is over either way
         m.conn->close();
     }

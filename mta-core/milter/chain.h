@@ -14,6 +14,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -77,7 +78,10 @@ private:
     boost::asio::awaitable<std::string> exchange(Milter& m, char code, proto::milter::Command command,
                                                  bool content, std::optional<proto::milter::Reply>& reply);
     boost::asio::awaitable<Outcome> open(Milter& m);
-    Outcome fail(Milter& m, std::string_view stage, const std::string& error);
+    boost::asio::awaitable<std::string> send_macros(Milter& m, char code, std::chrono::milliseconds timeout);
+    // Log (as Postfix words it), count, close: the milter stands for its
+    // default action from now on, which is returned.
+    Outcome fail(Milter& m, const std::string& log_line);
     Outcome default_outcome(Milter& m);
     Outcome interpret(Milter& m, char code, const proto::milter::Reply& reply, bool& misbehaved);
     void count(const Milter& m, std::string_view what);

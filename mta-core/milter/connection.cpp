@@ -84,11 +84,9 @@ asio::awaitable<std::string> Connection::connect() {
     co_return std::string();
 }
 
-asio::awaitable<std::string> Connection::write(std::string packet) {
+asio::awaitable<std::string> Connection::write(std::string packet, std::chrono::milliseconds timeout) {
     if (!socket_.is_open()) co_return std::string("Connection closed");
-    // A write blocks only when the milter stops reading; the command or
-    // content timeout bounds it as it bounds the reply.
-    Deadline guard(socket_.get_executor(), spec_.content_timeout, socket_);
+    Deadline guard(socket_.get_executor(), timeout, socket_);
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(packet), use_nothrow);
     (void)n;
     if (guard.expired()) co_return std::string("Connection timed out");

@@ -29,8 +29,9 @@ public:
     // Connect within connect_timeout. "" on success, else why not
     // (strerror-style, as Postfix words it).
     boost::asio::awaitable<std::string> connect();
-    // Write one whole packet. "" on success.
-    boost::asio::awaitable<std::string> write(std::string packet);
+    // Write one whole packet within timeout (a milter that stops reading
+    // holds us no longer than one that stops answering). "" on success.
+    boost::asio::awaitable<std::string> write(std::string packet, std::chrono::milliseconds timeout);
     // Read one packet within timeout and decode it. "" on success.
     boost::asio::awaitable<std::string> read(std::chrono::milliseconds timeout, proto::milter::Reply& reply);
     void set_max_data(std::size_t n) { reader_.set_max_data(n); }

@@ -253,6 +253,22 @@ TEST(MtaMilter, UnreachableMilterGetsTheDefaultAction) {
         auto c = hello(mta);
         EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "550 5.5.0 Service unavailable");
     }
+    {
+        // quarantine: accepted into the hold queue.
+        MtaInstance mta(with_milters(address, "milter_default_action = quarantine\n"));
+        auto c = hello(mta);
+        std::string reply = send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage);
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(reply, m, std::regex("queued as ([0-9A-F]+)"))) << reply;
+        EXPECT_TRUE(std::filesystem::exists(mta.queue_dir() + "/hold/" + m[1].str())) << mta.maillog();
+    }
+    {
+        // shutdown: 421 and the session ends.
+        MtaInstance mta(with_milters(address, "milter_default_action = shutdown\n"));
+        LineClient c("127.0.0.1", mta.port());
+        EXPECT_EQ(c.reply(), "421 4.7.0 Server closing connection");
+        EXPECT_TRUE(c.closed());
+    }
 }
 
 // A hanging, a closing and a garbage-sending milter each get the default
