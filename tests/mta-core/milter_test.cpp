@@ -28,24 +28,34 @@ namespace {
 
 std::string script(const std::string& name) { return source_dir() + "/tests/mta-core/" + name; }
 
-// A python3-milter filter on a free port, stopped by PID.
+// A python3-milter filter on a free port (or a unix socket), stopped by PID.
 class PyMilter {
 public:
-    PyMilter(const TempDir& dir, std::vector<std::string> args) : port_(free_port()) {
-        std::vector<std::string> argv{"/usr/bin/python3", script("milter_filter.py"),
-                                      "inet:" + std::to_string(port_) + "@127.0.0.1", "--record",
+    enum class Listen { inet, unix_socket };
+    PyMilter(const TempDir& dir, std::vector<std::string> args, Listen listen = Listen::inet)
+        : port_(free_port()), socket_(dir.file("milter.sock")), listen_(listen) {
+        std::string where = listen == Listen::inet ? "inet:" + std::to_string(port_) + "@127.0.0.1" : "unix:" + socket_;
+        std::vector<std::string> argv{"/usr/bin/python3", script("milter_filter.py"), where, "--record",
                                       dir.file("milter.record")};
         argv.insert(argv.end(), args.begin(), args.end());
         record_ = dir.file("milter.record");
+        ::chmod(dir.path().c_str(), 0755);  // mta-core runs as mail_owner: the socket must be reachable
         process_ = Process(argv, dir.file("milter.log"));
-        wait_for_tcp("127.0.0.1", port_);
+        if (listen == Listen::inet)
+            wait_for_tcp("127.0.0.1", port_);
+        else
+            wait_for_unix(socket_);
     }
     ~PyMilter() { process_.kill9(); }  // libmilter waits for its sessions on SIGTERM
-    std::string address() const { return "inet:127.0.0.1:" + std::to_string(port_); }
+    std::string address() const {
+        return listen_ == Listen::inet ? "inet:127.0.0.1:" + std::to_string(port_) : "unix:" + socket_;
+    }
     std::string record() const { return std::filesystem::exists(record_) ? read_file(record_) : ""; }
 
 private:
     int port_;
+    std::string socket_;
+    Listen listen_;
     std::string record_;
     Process process_;
 };
@@ -196,7 +206,7 @@ TEST(MtaMilter, QuarantinePutsTheMessageOnHold) {
 
 TEST(MtaMilter, DiscardAnswers250AndDeliversNothing) {
     TempDir dir;
-    PyMilter filter(dir, {"--discard"});
+    PyMilter filter(dir, {"--discard"}, PyMilter::Listen::unix_socket);
     MtaInstance mta(with_milters(filter.address()));
     auto c = hello(mta);
     EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
