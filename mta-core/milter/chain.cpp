@@ -58,6 +58,12 @@ std::optional<pm::MacroStage> macro_stage(char code) {
     }
 }
 
+// Postfix's words for a reply that has no place where it came.
+std::string unexpected(const pm::Reply& reply, char after) {
+    return "unexpected filter response " + std::string(pm::reply_name(pm::code_of(reply))) + " after event " +
+           std::string(pm::command_name(after));
+}
+
 // "milter inet:127.0.0.1:8891: ", as Postfix's milter8.c starts its warnings.
 std::string prefix_of(const std::string& name) { return "milter " + name + ": "; }
 
@@ -163,7 +169,8 @@ Outcome Chain::fail(Milter& m, const std::string& log_line) {
     if (metrics_)
         metrics_->counter("smtpd_milter_failures_total",
                           "Milters that failed (unreachable, timeout, protocol error), by milter and default action",
-                          {{"milter", m.spec->name}, {"action", std::string(default_action_name(m.spec->default_action))}})
+                          {{"milter", m.spec->name},
+                           {"action", std::string(default_action_name(m.spec->default_action))}})
             .inc();
     m.conn->close();
     m.dead = true;
@@ -273,7 +280,8 @@ Outcome Chain::interpret(Milter& m, char code, const pm::Reply& reply, bool& mis
             count(m, rc->text[0] == '5' ? "reject" : "tempfail");
             o.kind = rc->text[0] == '5' ? Outcome::Kind::reject : Outcome::Kind::tempfail;
             o.reply = rc->text;
-            if (o.reply.size() == 3) o.reply += rc->text[0] == '5' ? " 5.7.1 Command rejected" : " 4.7.1 Service unavailable";
+            if (o.reply.size() == 3)  // a code alone: Postfix's words after it
+                o.reply += rc->text[0] == '5' ? " 5.7.1 Command rejected" : " 4.7.1 Service unavailable";
         }
     } else if (std::holds_alternative<pm::Discard>(reply)) {
         count(m, "discard");
@@ -318,8 +326,7 @@ asio::awaitable<Outcome> Chain::event(char code, pm::Command command) {
         bool misbehaved = false;
         Outcome o = interpret(m, code, *reply, misbehaved);
         if (misbehaved) {
-            std::string got(pm::reply_name(pm::code_of(*reply)));
-            o = fail(m, m.prefix() + "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
+            o = fail(m, m.prefix() + unexpected(*reply, code));
         }
         if (o.kind == Outcome::Kind::discard) discard_ = true;
         if (o.kind != Outcome::Kind::proceed) co_return o;
@@ -399,8 +406,7 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
         if (!reply) return false;
         o = interpret(m, code, *reply, misbehaved);
         if (misbehaved) {
-            std::string got(pm::reply_name(pm::code_of(*reply)));
-            o = fail(m, m.prefix() + "unexpected filter response " + got + " after event " + std::string(pm::command_name(code)));
+            o = fail(m, m.prefix() + unexpected(*reply, code));
             return true;
         }
         return o.kind != Outcome::Kind::proceed || m.off_message;
@@ -445,15 +451,15 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
             final_reply = std::move(r);
         } else {
             if (changes.size() >= kMaxEdits)
-                co_return fail(m, m.prefix() + "too many message modifications (limit " + std::to_string(kMaxEdits) + ")");
+                co_return fail(m, m.prefix() + "too many message modifications (limit " +
+                                      std::to_string(kMaxEdits) + ")");
             changes.push_back(std::move(r));
         }
     }
     m.in_transaction = false;
     o = interpret(m, 'E', *final_reply, misbehaved);
     if (misbehaved) {
-        std::string got(pm::reply_name(pm::code_of(*final_reply)));
-        co_return fail(m, m.prefix() + "unexpected filter response " + got + " after event SMFIC_BODYEOB");
+        co_return fail(m, m.prefix() + unexpected(*final_reply, 'E'));
     }
     if (o.kind != Outcome::Kind::proceed) co_return o;
     // Apply the edits, each checked against what the filter negotiated.

@@ -32,7 +32,9 @@ std::string_view default_action_name(DefaultAction a) {
 
 namespace {
 
-std::chrono::milliseconds to_ms(std::chrono::seconds s) { return std::chrono::duration_cast<std::chrono::milliseconds>(s); }
+std::chrono::milliseconds to_ms(std::chrono::seconds s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(s);
+}
 
 std::uint32_t parse_protocol(const std::string& text, const std::string& what) {
     // Postfix accepts 2 to 6 (milter_protocol in postconf(5)); the client
@@ -69,9 +71,10 @@ MilterSpec read_spec(const std::string& param, const std::string& element, const
         const std::string what = param + " " + items[0];
         if (!nv) throw ConfigError(what + ": expected name=value: " + items[i]);
         auto& [name, value] = *nv;
-        if (name == "connect_timeout") spec.connect_timeout = to_ms(config::parse_time(value, 's', what + " connect_timeout"));
-        else if (name == "command_timeout") spec.command_timeout = to_ms(config::parse_time(value, 's', what + " command_timeout"));
-        else if (name == "content_timeout") spec.content_timeout = to_ms(config::parse_time(value, 's', what + " content_timeout"));
+        auto time = [&] { return to_ms(config::parse_time(value, 's', what + " " + name)); };
+        if (name == "connect_timeout") spec.connect_timeout = time();
+        else if (name == "command_timeout") spec.command_timeout = time();
+        else if (name == "content_timeout") spec.content_timeout = time();
         else if (name == "default_action") spec.default_action = parse_default_action(value, what);
         else if (name == "protocol") spec.protocol = parse_protocol(value, what);
         else throw ConfigError(what + ": unknown milter setting \"" + name + "\"");
