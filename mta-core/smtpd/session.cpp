@@ -133,6 +133,7 @@ struct Transaction {
     std::string instance;
     restrictions::Effects effects;
     bool milter_discard = false;  // a milter discarded the message before its end
+    bool milter_hold = false;     // a milter quarantined it
 };
 
 class Session {
@@ -344,11 +345,14 @@ std::optional<Reply> Session::milter_reply(const milter::Outcome& o, std::string
             ->counter("smtpd_refused_total", "Commands refused by restrictions and checks, by stage and code",
                       {{"stage", std::string(stage)}, {"code", o.reply.substr(0, 3)}})
             .inc();
-    // Postfix: "NOQUEUE: milter-reject: RCPT from name[addr]: 550 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>"
+    // Postfix: "NOQUEUE: milter-reject: RCPT from name[addr]: 550 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>";
+    // at the end of the message its cleanup(8) logs it, without the reply code.
+    const bool end_of_message = stage == "END-OF-MESSAGE";
+    std::string text = end_of_message && o.reply.size() > 4 ? o.reply.substr(4) : o.reply;
     std::string line = (tx_.queue_id.empty() ? std::string("NOQUEUE") : tx_.queue_id) + ": milter-reject: " +
                        std::string(stage) + " from " + maillog::printable(facts_.namaddr()) + ": " +
-                       maillog::printable(o.reply) + "; " + envelope_part("", facts_, rcpt);
-    maillog::line("smtpd", line);
+                       maillog::printable(text) + "; " + envelope_part("", facts_, rcpt);
+    maillog::line(end_of_message ? "cleanup" : "smtpd", line);
     if (o.kind == Kind::shutdown) quit_ = true;
     return parse_reply_line(o.reply);
 }
@@ -780,7 +784,13 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
                               ">, size=" + std::to_string(message.size()) +
                               ", nrcpt=" + std::to_string(env.recipients.size()) +
                               (hold ? " (queue hold)" : " (queue active)"));
-    if (hold)
+    if (hold && tx_.milter_hold)
+        // cleanup(8)'s words, with the milter's reason added.
+        maillog::line("cleanup", tx_.queue_id + ": milter-hold: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": milter triggers HOLD action (" +
+                                     maillog::printable(tx_.effects.hold_reason) + "); " +
+                                     envelope_part("", facts_, {}));
+    else if (hold)
         maillog::line("cleanup", tx_.queue_id + ": hold: END-OF-MESSAGE from " +
                                      maillog::printable(facts_.namaddr()) + ": " +
                                      maillog::printable(tx_.effects.hold_reason));
@@ -802,9 +812,9 @@ asio::awaitable<std::optional<Reply>> Session::milter_message(std::string& messa
         co_return r;
     }
     if (o.kind == Kind::discard || tx_.milter_discard) {
-        maillog::line("smtpd", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
-                                   maillog::printable(facts_.namaddr()) + ": milter triggers DISCARD action; " +
-                                   envelope_part("", facts_, {}));
+        maillog::line("cleanup", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": milter triggers DISCARD action; " +
+                                     envelope_part("", facts_, {}));
         tx_.effects.discard = true;
         co_return std::nullopt;
     }
@@ -826,14 +836,16 @@ asio::awaitable<std::optional<Reply>> Session::milter_message(std::string& messa
     if (tx_.recipients.empty()) {
         // Every recipient deleted: nothing to deliver (Postfix's cleanup
         // drops such a message too).
-        maillog::line("smtpd", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
-                                   maillog::printable(facts_.namaddr()) + ": no recipients left after milter edits");
+        maillog::line("cleanup", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": no recipients left after milter edits; " +
+                                     envelope_part("", facts_, {}));
         tx_.effects.discard = true;
         co_return std::nullopt;
     }
     if (edits.quarantine) {
         tx_.effects.hold = true;
-        tx_.effects.hold_reason = "milter triggers HOLD action: " + *edits.quarantine;
+        tx_.milter_hold = true;
+        tx_.effects.hold_reason = *edits.quarantine;
     }
     co_return std::nullopt;
 }
