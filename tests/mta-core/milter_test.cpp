@@ -581,3 +581,37 @@ TEST(MtaMilter, ProgressSkipMacroListsAndLimits) {
               "451 4.7.1 Service unavailable - try again later");
     EXPECT_TRUE(mta.maillog_has("SMFIR_REPLBODY beyond message_size_limit")) << mta.maillog();
 }
+
+// Per-listener settings through master.cf -o, as Postfix users write them:
+// the submission-style listener names itself ORIGINATING to the milter
+// (OpenDKIM's signing cue), and a listener with an empty smtpd_milters
+// skips the milter altogether.
+TEST(MtaMilter, MasterCfOverridesPerListener) {
+    TempDir dir;
+    PyMilter filter(dir, {"--reject-rcpt", "bob@example.org"});
+    int originating = free_port();
+    int unfiltered = free_port();
+    mtatest::Options o = with_milters(filter.address());
+    o.master_cf = "127.0.0.1:" + std::to_string(originating) +
+                  " inet n - n - - smtpd -o milter_macro_daemon_name=ORIGINATING\n"
+                  "127.0.0.1:" + std::to_string(unfiltered) + " inet n - n - - smtpd -o smtpd_milters=\n";
+    MtaInstance mta(o);
+    wait_for_tcp("127.0.0.1", originating);
+    wait_for_tcp("127.0.0.1", unfiltered);
+    {
+        LineClient c("127.0.0.1", originating);
+        EXPECT_EQ(c.reply().substr(0, 4), "220 ");
+        EXPECT_EQ(cmd(c, "QUIT"), "221 2.0.0 Bye");
+    }
+    {
+        LineClient c("127.0.0.1", unfiltered);
+        EXPECT_EQ(c.reply().substr(0, 4), "220 ");
+        EXPECT_EQ(cmd(c, "EHLO client.example").substr(0, 4), "250 ");
+        EXPECT_EQ(cmd(c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+        EXPECT_EQ(cmd(c, "RCPT TO:<bob@example.org>"), "250 2.1.5 Ok") << "no milter on this listener";
+    }
+    EXPECT_TRUE(mta.maillog_has("connect from unknown[127.0.0.1]"));
+    std::string seen = filter.record();
+    EXPECT_NE(seen.find("daemon_name=ORIGINATING"), std::string::npos) << seen;
+    EXPECT_EQ(seen.find("rcpt <bob@example.org>"), std::string::npos) << seen;
+}
