@@ -542,6 +542,7 @@ asio::awaitable<void> Chain::abort() {
 }
 
 asio::awaitable<void> Chain::quit() {
+    co_await abort();  // a transaction the client left unfinished
     for (auto& mp : milters_) {
         Milter& m = *mp;
         if (m.dead || !m.conn->is_open()) continue;
