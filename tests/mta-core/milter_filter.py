@@ -68,6 +68,8 @@ class Filter(Milter.Base):
             return Milter.TEMPFAIL
         return Milter.CONTINUE
 
+    # No reply to header fields (SMFIP_NR_HDR): the MTA must not wait.
+    @Milter.noreply
     def header(self, name, value):
         record('header', '%s: %s' % (name, value))
         return Milter.CONTINUE
