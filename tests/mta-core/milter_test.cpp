@@ -6,6 +6,7 @@
 // what reaches the mailbox (the real delivery-maildir nexthop) are checked.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -614,4 +615,42 @@ TEST(MtaMilter, MasterCfOverridesPerListener) {
     std::string seen = filter.record();
     EXPECT_NE(seen.find("daemon_name=ORIGINATING"), std::string::npos) << seen;
     EXPECT_EQ(seen.find("rcpt <bob@example.org>"), std::string::npos) << seen;
+}
+
+// SIGHUP: a new smtpd_milters applies to sessions that start afterwards; a
+// bad milter setting is refused and the running configuration kept.
+TEST(MtaMilter, ReloadAddsAMilterAndRefusesABadOne) {
+    TempDir dir;
+    PyMilter filter(dir, {"--reject-rcpt", "bob@example.org"});
+    MtaInstance mta;
+    {
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+        EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "250 2.1.5 Ok");
+    }
+    auto wait_log = [&](const std::string& text) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (mta.log().find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a log file, bounded
+        }
+        return false;
+    };
+    mta.rewrite_main_cf("smtpd_milters = " + filter.address() + "\n");
+    mta.signal(SIGHUP);
+    ASSERT_TRUE(wait_log("configuration reloaded")) << mta.log();
+    {
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+        EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "550 5.7.1 Command rejected");
+    }
+    mta.rewrite_main_cf("smtpd_milters = { " + filter.address() + ", default_action=later }\n");
+    mta.signal(SIGHUP);
+    ASSERT_TRUE(wait_log("reload refused")) << mta.log();
+    EXPECT_NE(mta.log().find("bad default action \"later\""), std::string::npos) << mta.log();
+    {
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
+        EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "550 5.7.1 Command rejected") << "the running one kept";
+    }
 }
