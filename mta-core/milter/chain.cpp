@@ -32,6 +32,9 @@ constexpr std::size_t kMaxReplyText = 510;
 constexpr std::size_t kMaxEdits = 1000;
 // RFC 5321 4.5.3.1.3: a path is at most 256 octets; 2 more for <>.
 constexpr std::size_t kMaxAddress = 258;
+// Header fields and body chunks the filter does not answer (SMFIP_NR_HDR,
+// SMFIP_NR_BODY) are written together, up to this much at a time.
+constexpr std::size_t kWriteBatch = 256 * 1024;
 
 // The steps mta-core offers: every SMFIP_NO* and SMFIP_NR_* (a filter may
 // leave out any stage or reply), SMFIR_SKIP, and the leading space of
@@ -111,6 +114,7 @@ struct Chain::Milter {
     bool off_session = false;     // accepted at CONNECT/HELO (or default accept)
     bool off_message = false;     // accepted this message
     bool in_transaction = false;  // saw MAIL, not yet the end of message
+    std::string pending;          // unanswered content packets not yet written
     std::uint32_t steps = 0;
     std::uint32_t actions = 0;
     std::array<std::vector<std::string>, pm::kMacroStages> macros;
@@ -214,21 +218,19 @@ asio::awaitable<Outcome> Chain::open(Milter& m) {
     co_return Outcome{};
 }
 
-// SMFIC_MACRO before a command: the stage's names that have a value here.
-asio::awaitable<std::string> Chain::send_macros(Milter& m, char code, std::chrono::milliseconds timeout) {
+// SMFIC_MACRO before a command: the stage's names that have a value here
+// ("" when none has).
+std::string Chain::macro_packet(Milter& m, char code) {
     auto stage = macro_stage(code);
-    if (!stage) co_return std::string();
+    if (!stage) return std::string();
     pm::Macros macros;
     macros.for_command = code;
     for (const auto& name : m.macros[static_cast<std::size_t>(*stage)]) {
         auto value = macros_(name);
         if (value) macros.values.emplace_back(name, *value);
     }
-    if (macros.values.empty()) co_return std::string();
-    std::string packet = pm::encode(pm::Command{std::move(macros)});
-    std::string err = co_await m.conn->write(std::move(packet), timeout);
-    if (!err.empty()) co_return "can't send SMFIC_MACRO packet: " + err;
-    co_return std::string();
+    if (macros.values.empty()) return std::string();
+    return pm::encode(pm::Command{std::move(macros)});
 }
 
 asio::awaitable<std::string> Chain::exchange(Milter& m, char code, pm::Command command, bool content,
@@ -236,12 +238,20 @@ asio::awaitable<std::string> Chain::exchange(Milter& m, char code, pm::Command c
     reply.reset();
     if (!pm::is_sent(code, m.steps)) co_return std::string();
     auto timeout = content ? m.spec->content_timeout : m.spec->command_timeout;
-    std::string err = co_await send_macros(m, code, timeout);
-    if (!err.empty()) co_return err;
-    std::string packet = pm::encode(command);
-    err = co_await m.conn->write(std::move(packet), timeout);
+    std::string packet = macro_packet(m, code);
+    packet += pm::encode(command);
+    const bool answered = pm::expects_reply(code, m.steps);
+    if (!answered && content) {
+        m.pending += packet;
+        if (m.pending.size() < kWriteBatch) co_return std::string();
+        packet.clear();
+    }
+    std::string out = std::move(m.pending);
+    m.pending.clear();
+    out += packet;
+    std::string err = co_await m.conn->write(std::move(out), timeout);
     if (!err.empty()) co_return "can't send " + std::string(pm::command_name(code)) + " packet: " + err;
-    if (!pm::expects_reply(code, m.steps)) co_return std::string();
+    if (!answered) co_return std::string();
     while (true) {
         pm::Reply r;
         err = co_await m.conn->read(timeout, r);
@@ -430,9 +440,10 @@ asio::awaitable<Outcome> Chain::message_one(Milter& m, std::string& message, Env
         if (settle('B', o)) co_return o;
     }
     // End of message: edits, then one final reply.
-    err = co_await send_macros(m, 'E', m.spec->content_timeout);
-    if (!err.empty()) co_return fail(m, m.prefix() + err);
-    std::string eom = pm::encode(pm::Command{pm::EndOfMessage{}});
+    std::string eom = std::move(m.pending);
+    m.pending.clear();
+    eom += macro_packet(m, 'E');
+    eom += pm::encode(pm::Command{pm::EndOfMessage{}});
     err = co_await m.conn->write(std::move(eom), m.spec->content_timeout);
     if (!err.empty()) co_return fail(m, m.prefix() + "can't send SMFIC_BODYEOB packet: " + err);
     std::vector<pm::Reply> changes;
@@ -531,6 +542,7 @@ asio::awaitable<void> Chain::abort() {
     for (auto& mp : milters_) {
         Milter& m = *mp;
         m.off_message = false;
+        m.pending.clear();  // content the milter will not need now
         if (!m.in_transaction) continue;
         m.in_transaction = false;
         if (m.dead || m.off_session) continue;

@@ -14,7 +14,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -78,7 +77,7 @@ private:
     boost::asio::awaitable<std::string> exchange(Milter& m, char code, proto::milter::Command command,
                                                  bool content, std::optional<proto::milter::Reply>& reply);
     boost::asio::awaitable<Outcome> open(Milter& m);
-    boost::asio::awaitable<std::string> send_macros(Milter& m, char code, std::chrono::milliseconds timeout);
+    std::string macro_packet(Milter& m, char code);
     // Log (as Postfix words it), count, close: the milter stands for its
     // default action from now on, which is returned.
     Outcome fail(Milter& m, const std::string& log_line);
