@@ -78,18 +78,42 @@ std::vector<std::string> split_names(const std::string& text) {
 }
 
 // SMFIR_REPLYCODE: "4NN|5NN[ X.Y.Z] text", the enhanced code's class the
-// reply code's (RFC 3463 2), one line, bounded.
-bool valid_reply_text(const std::string& t) {
-    if (t.size() < 3 || t.size() > kMaxReplyText) return false;
-    if ((t[0] != '4' && t[0] != '5') || !std::isdigit(static_cast<unsigned char>(t[1])) ||
-        !std::isdigit(static_cast<unsigned char>(t[2])))
-        return false;
-    if (t.size() > 3 && t[3] != ' ') return false;
-    if (t.find_first_of("\r\n") != std::string::npos) return false;
-    for (char c : t)
-        if (static_cast<unsigned char>(c) < 32 && c != '\t') return false;
-    if (t.size() > 5 && std::isdigit(static_cast<unsigned char>(t[4])) && t[5] == '.' && t[4] != t[0]) return false;
-    return true;
+// reply code's (RFC 3463 2), each line bounded; or several lines as
+// smfi_setmlreply(3) makes them ("550-5.7.1 a\r\n550 5.7.1 b", at most 32),
+// all with the same code. Returned as "550 a-text\nb-text" (the session's
+// multi-line form); nullopt when malformed.
+constexpr std::size_t kMaxReplyLines = 32;
+std::optional<std::string> reply_text(const std::string& t) {
+    std::vector<std::string_view> lines;
+    std::string_view rest = t;
+    while (true) {
+        auto eol = rest.find("\r\n");
+        lines.push_back(rest.substr(0, eol));
+        if (eol == std::string_view::npos) break;
+        rest.remove_prefix(eol + 2);
+    }
+    if (lines.size() > kMaxReplyLines) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        std::string_view l = lines[i];
+        const bool last = i + 1 == lines.size();
+        if (l.size() < 3 || l.size() > kMaxReplyText) return std::nullopt;
+        if ((l[0] != '4' && l[0] != '5') || !std::isdigit(static_cast<unsigned char>(l[1])) ||
+            !std::isdigit(static_cast<unsigned char>(l[2])))
+            return std::nullopt;
+        if (l.substr(0, 3) != std::string_view(t).substr(0, 3)) return std::nullopt;
+        if (l.size() > 3 && l[3] != (last ? ' ' : '-')) return std::nullopt;
+        if (!last && l.size() == 3) return std::nullopt;
+        for (char c : l)
+            if (static_cast<unsigned char>(c) < 32 || c == 127) return std::nullopt;
+        if (l.size() > 5 && std::isdigit(static_cast<unsigned char>(l[4])) && l[5] == '.' && l[4] != l[0])
+            return std::nullopt;
+        if (i == 0) out = std::string(l.substr(0, 3)) + " ";
+        else out += "\n";
+        if (l.size() > 4) out += l.substr(4);
+    }
+    if (out.size() == 4) out.pop_back();  // a code alone
+    return out;
 }
 
 // "<a@b>" -> "a@b"; nullopt when it is no address to put in an envelope.
@@ -284,12 +308,13 @@ Outcome Chain::interpret(Milter& m, char code, const pm::Reply& reply, bool& mis
         o.kind = Outcome::Kind::tempfail;
         o.reply = kTempfailText;
     } else if (auto* rc = std::get_if<pm::ReplyCode>(&reply)) {
-        if (!valid_reply_text(rc->text)) {
+        auto text = reply_text(rc->text);
+        if (!text) {
             misbehaved = true;
         } else {
             count(m, rc->text[0] == '5' ? "reject" : "tempfail");
             o.kind = rc->text[0] == '5' ? Outcome::Kind::reject : Outcome::Kind::tempfail;
-            o.reply = rc->text;
+            o.reply = *text;
             if (o.reply.size() == 3)  // a code alone: Postfix's words after it
                 o.reply += rc->text[0] == '5' ? " 5.7.1 Command rejected" : " 4.7.1 Service unavailable";
         }

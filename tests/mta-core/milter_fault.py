@@ -7,6 +7,7 @@
 #   garbage@...  answers SMFIC_RCPT with a packet longer than any limit
 #   badreply@... answers SMFIC_RCPT with a reply code whose enhanced code
 #                is of another class (550 4.7.1)
+#   multiline@... refuses SMFIC_RCPT with a two-line reply (smfi_setmlreply)
 #   macros@...   refuses SMFIC_RCPT naming the macros it got for it (it asks
 #                for "{rcpt_addr} {mail_addr} j" at RCPT in its negotiation)
 #   slow@...     sends SMFIR_PROGRESS every second for 4 s, then continues
@@ -70,6 +71,8 @@ def serve(conn):
                 conn.sendall(b'\x7f\xff\xff\xffjunk')
             elif code == b'R' and sender.startswith(b'<badreply@'):
                 send(conn, b'y', b'550 4.7.1 class mismatch\0')
+            elif code == b'R' and sender.startswith(b'<multiline@'):
+                send(conn, b'y', b'550-5.7.1 first line\r\n550 5.7.1 second line\0')
             elif code == b'R' and sender.startswith(b'<macros@'):
                 names = b','.join(sorted(macros.get(b'R', {}).keys()))
                 send(conn, b'y', b'550 5.7.1 macros ' + names + b'\0')

@@ -568,6 +568,13 @@ TEST(MtaMilter, ProgressSkipMacroListsAndLimits) {
                   .substr(0, 24),
               "250 2.0.0 Ok: queued as ");
 
+    // A multi-line reply (smfi_setmlreply) reaches the client as one.
+    auto multi = hello(mta);
+    ASSERT_EQ(cmd(*multi, "MAIL FROM:<multiline@remote.example>"), "250 2.1.0 Ok");
+    multi->send("RCPT TO:<alice@example.org>\r\n");
+    EXPECT_EQ(multi->line(), "550-5.7.1 first line");
+    EXPECT_EQ(multi->line(), "550 5.7.1 second line");
+
     auto bad = hello(mta);
     ASSERT_EQ(cmd(*bad, "MAIL FROM:<badreply@remote.example>"), "250 2.1.0 Ok");
     EXPECT_EQ(cmd(*bad, "RCPT TO:<alice@example.org>"), "451 4.7.1 Service unavailable - try again later");
