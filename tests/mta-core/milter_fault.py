@@ -15,8 +15,9 @@
 #                chunk, which must not come, with garbage)
 #   edits@...    sends 1001 header additions at the end of the message
 #   bigbody@...  replaces the body with 120,000 bytes
-# Any other sender: continue at every step.
-#   milter_fault.py PORT
+# Any other sender: continue at every step. With "close-at-connect" after
+# the port, every connection is closed before the negotiation.
+#   milter_fault.py PORT [close-at-connect]
 import socket
 import struct
 import sys
@@ -104,6 +105,10 @@ listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(('127.0.0.1', int(sys.argv[1])))
 listener.listen(64)
+close_at_connect = len(sys.argv) > 2 and sys.argv[2] == 'close-at-connect'
 while True:
     c, _ = listener.accept()
+    if close_at_connect:
+        c.close()
+        continue
     threading.Thread(target=serve, args=(c,), daemon=True).start()

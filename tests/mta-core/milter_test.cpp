@@ -63,9 +63,10 @@ private:
 
 class FaultMilter {
 public:
-    explicit FaultMilter(const TempDir& dir) : port_(free_port()) {
-        process_ = Process({"/usr/bin/python3", script("milter_fault.py"), std::to_string(port_)},
-                           dir.file("fault.log"));
+    explicit FaultMilter(const TempDir& dir, const std::string& mode = "") : port_(free_port()) {
+        std::vector<std::string> argv{"/usr/bin/python3", script("milter_fault.py"), std::to_string(port_)};
+        if (!mode.empty()) argv.push_back(mode);
+        process_ = Process(argv, dir.file("fault.log"));
         wait_for_tcp("127.0.0.1", port_);
     }
     ~FaultMilter() { process_.stop(); }
@@ -267,6 +268,18 @@ TEST(MtaMilter, UnreachableMilterGetsTheDefaultAction) {
         MtaInstance mta(with_milters(address, "milter_default_action = reject\n"));
         auto c = hello(mta);
         EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "550 5.5.0 Service unavailable");
+    }
+    {
+        // A milter that hangs up before the negotiation.
+        TempDir dir;
+        FaultMilter closing(dir, "close-at-connect");
+        MtaInstance mta(with_milters(closing.address()));
+        auto c = hello(mta);
+        EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "451 4.7.1 Service unavailable - try again later");
+        // Usually "can't read SMFIC_OPTNEG reply packet header: Connection
+        // closed by peer"; a reset may come first, or break the write.
+        EXPECT_TRUE(mta.maillog_has("warning: milter " + closing.address() + ": can't ")) << mta.maillog();
+        EXPECT_TRUE(mta.maillog_has("SMFIC_OPTNEG")) << mta.maillog();
     }
     {
         // quarantine: accepted into the hold queue.
