@@ -29,7 +29,9 @@ run_packages=(redis-server libsasl2-modules)
 test_packages=(
   postfix swaks curl iproute2 socat python3 python3-yaml python3-dnslib
   dovecot-imapd dovecot-lmtpd procps psmisc docker-compose systemd postgrey bindfs
-  sasl2-bin libsasl2-modules-db pflogsumm openssl dnsmasq-base miltertest postfix-policyd-spf-python
+  sasl2-bin libsasl2-modules-db pflogsumm openssl dnsmasq-base miltertest postfix-policyd-spf-python python3-milter
+  opendkim opendkim-tools python3-dkim clamav clamav-daemon clamav-milter
+  spamass-milter spamassassin spamd spamc
   groff-base man-db lintian dpkg-dev file netcat-openbsd mailutils
   podman runc netavark aardvark-dns iptables debootstrap
 )

@@ -48,3 +48,9 @@ target_include_directories(fuzz_mta_maildrop_file PRIVATE ${mta_dir})
 mp_add_fuzzer(fuzz_mta_sendmail_input SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_sendmail_input_fuzz.cpp
   ${mta_dir}/sendmail/submission.cpp)
 target_include_directories(fuzz_mta_sendmail_input PRIVATE ${mta_dir})
+
+# The message as milters edit it: header fields, body, and edits that can
+# never start a new header field.
+mp_add_fuzzer(fuzz_mta_milter_message SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_milter_message_fuzz.cpp
+  ${mta_dir}/milter/message_edit.cpp)
+target_include_directories(fuzz_mta_milter_message PRIVATE ${mta_dir})

@@ -386,6 +386,9 @@ struct Builder {
             c->resolver = resolver;
         }
         c->compatibility_level = s.str("compatibility_level");
+        // smtpd_milters (and non_smtpd_milters, checked here too).
+        auto milters = std::make_shared<milter::MilterSettings>(milter::read_milter_settings(s, queue_dir));
+        if (!milters->smtpd.empty()) c->milters = std::move(milters);
 
         auto open = [&](const std::string& spec) { return table(spec, tables::Flavour::access); };
         auto make_policy = [&](const std::string& e) { return policy(s, e); };

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstring>
+#include <strings.h>
 #include <ctime>
 #include <optional>
 
@@ -25,6 +26,7 @@
 #include "daemon/metrics.h"
 #include "maillog.h"
 #include "message_header.h"
+#include "milter/chain.h"
 #include "smtp/dsn.h"
 #include "dns/resolver.h"
 #include "queue/queue_store.h"
@@ -135,6 +137,8 @@ struct Transaction {
     std::string queue_id;
     std::string instance;
     restrictions::Effects effects;
+    bool milter_discard = false;  // a milter discarded the message before its end
+    bool milter_hold = false;     // a milter quarantined it
 };
 
 class Session {
@@ -187,6 +191,13 @@ private:
     asio::awaitable<Reply> proceed_expn(const Command&);
 
     asio::awaitable<Verdict> run_stage(std::span<const Stage> stages);
+    // Milters (smtpd_milters): their verdict as a reply, logged; nullopt
+    // when the command goes on.
+    std::optional<Reply> milter_reply(const milter::Outcome& o, std::string_view stage, std::string_view rcpt = {});
+    asio::awaitable<void> milter_abort();
+    asio::awaitable<std::optional<Reply>> milter_message(std::string& message);
+    std::optional<std::string> milter_macro(std::string_view name) const;
+    std::vector<std::string> esmtp_args(const Command& cmd) const;
     asio::awaitable<bool> connect_phase();
     asio::awaitable<bool> next_command();
     asio::awaitable<std::optional<Reply>> receive_message();
@@ -234,6 +245,11 @@ private:
     std::string tls_info_;  // for Received: and logs
     bool exempt_ = false;   // smtpd_client_event_limit_exceptions
     bool counted_ = false;  // this session is counted in anvil's concurrency
+    std::unique_ptr<milter::Chain> milters_;
+    // A milter refused the connection: every command but HELO/EHLO, QUIT,
+    // RSET and NOOP gets this reply (the client hears it at MAIL, as with
+    // smtpd_delay_reject).
+    std::string milter_refusal_;
 };
 
 const std::array<Session::Row, 12> Session::kTable{{
@@ -322,6 +338,77 @@ void Session::log_reject(std::string_view stage_name, const std::string& reply_t
     maillog::line("smtpd", line);
 }
 
+std::string envelope_part(std::string_view what, const restrictions::Facts& f, std::string_view rcpt);
+
+std::optional<Reply> Session::milter_reply(const milter::Outcome& o, std::string_view stage, std::string_view rcpt) {
+    using Kind = milter::Outcome::Kind;
+    if (o.kind == Kind::proceed) return std::nullopt;
+    if (o.kind == Kind::discard) {
+        // libmilter: a discard within a transaction drops the whole message
+        // after it is accepted.
+        tx_.milter_discard = true;
+        return std::nullopt;
+    }
+    if (svc_.metrics)
+        svc_.metrics
+            ->counter("smtpd_refused_total", "Commands refused by restrictions and checks, by stage and code",
+                      {{"stage", std::string(stage)}, {"code", o.reply.substr(0, 3)}})
+            .inc();
+    // Postfix: "NOQUEUE: milter-reject: RCPT from name[addr]: 550 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>";
+    // at the end of the message its cleanup(8) logs it, without the reply code.
+    const bool end_of_message = stage == "END-OF-MESSAGE";
+    std::string text = end_of_message && o.reply.size() > 4 ? o.reply.substr(4) : o.reply;
+    std::string line = (tx_.queue_id.empty() ? std::string("NOQUEUE") : tx_.queue_id) + ": milter-reject: " +
+                       std::string(stage) + " from " + maillog::printable(facts_.namaddr()) + ": " +
+                       maillog::printable(text) + "; " + envelope_part("", facts_, rcpt);
+    maillog::line(end_of_message ? "cleanup" : "smtpd", line);
+    if (o.kind == Kind::shutdown) quit_ = true;
+    return parse_reply_line(o.reply);
+}
+
+asio::awaitable<void> Session::milter_abort() {
+    if (milters_) co_await milters_->abort();
+}
+
+std::vector<std::string> Session::esmtp_args(const Command& cmd) const {
+    std::vector<std::string> out;
+    for (const auto& p : cmd.params) out.push_back(p.has_value ? p.keyword + "=" + p.value : p.keyword);
+    return out;
+}
+
+// Macro values as Postfix's smtpd defines them (MILTER_README "Macros");
+// nullopt: not defined here, not sent.
+std::optional<std::string> Session::milter_macro(std::string_view name) const {
+    std::string_view n = name;
+    if (n.size() > 2 && n.front() == '{' && n.back() == '}') n = n.substr(1, n.size() - 2);
+    auto nonempty = [](const std::string& v) -> std::optional<std::string> {
+        if (v.empty()) return std::nullopt;
+        return v;
+    };
+    if (n == "j") return cfg_->myhostname;
+    if (n == "_") return facts_.client_name + " [" + facts_.client_address + "]";
+    if (n == "daemon_name") return cfg_->milters->daemon_name;
+    if (n == "daemon_addr") return facts_.server_address;
+    if (n == "daemon_port") return facts_.server_port;
+    if (n == "v") return cfg_->milters->v;
+    if (n == "client_addr") return facts_.client_address;
+    if (n == "client_port") return facts_.client_port;
+    if (n == "client_name") return facts_.client_name;
+    if (n == "client_ptr") return facts_.reverse_client_name;
+    if (n == "i") return nonempty(tx_.queue_id);
+    if (n == "tls_version") return nonempty(facts_.encryption_protocol);
+    if (n == "cipher") return nonempty(facts_.encryption_cipher);
+    if (n == "cipher_bits") return nonempty(facts_.encryption_keysize);
+    if (n == "auth_type") return nonempty(facts_.sasl_method);
+    if (n == "auth_authen") return nonempty(facts_.sasl_username);
+    if (n == "mail_addr") {
+        if (!facts_.sender_known) return std::nullopt;
+        return facts_.sender;
+    }
+    if (n == "rcpt_addr") return nonempty(facts_.recipient);
+    return std::nullopt;
+}
+
 // Evaluate the given restriction lists in order, with Postfix's rules:
 // "permit" ends its own list only; the first refusal ends the stage.
 asio::awaitable<Verdict> Session::run_stage(std::span<const Stage> stages) {
@@ -346,7 +433,7 @@ asio::awaitable<Verdict> Session::run_stage(std::span<const Stage> stages) {
 }
 
 std::string envelope_part(std::string_view what, const restrictions::Facts& f,
-                          std::string_view rcpt = {}) {
+                          std::string_view rcpt) {
     std::string s = "from=<" + maillog::printable(f.sender) + ">";
     if (!rcpt.empty()) s += " to=<" + maillog::printable(rcpt) + ">";
     s += " proto=" + f.protocol_name + " helo=<" + maillog::printable(f.helo) + ">";
@@ -366,13 +453,20 @@ std::optional<Reply> Session::check_helo(const Command& cmd) {
 asio::awaitable<std::optional<Reply>> Session::policy_helo(const Command& cmd) {
     facts_.helo = cmd.argument;
     facts_.protocol_state = cmd.verb == Verb::ehlo ? "EHLO" : "HELO";
-    if (cfg_->delay_reject) co_return std::nullopt;
-    Verdict v = co_await run_stage(kHeloStages);
-    if (v.kind == Verdict::Kind::refuse) {
-        log_reject(facts_.protocol_state, v.reply, envelope_part("", facts_));
-        co_return parse_reply_line(v.reply);
+    if (!cfg_->delay_reject) {
+        Verdict v = co_await run_stage(kHeloStages);
+        if (v.kind == Verdict::Kind::refuse) {
+            log_reject(facts_.protocol_state, v.reply, envelope_part("", facts_, {}));
+            co_return parse_reply_line(v.reply);
+        }
     }
-    co_return std::nullopt;
+    // Then the milters (Postfix's order: restrictions, then the milter
+    // event; with smtpd_delay_reject they run first at RCPT).
+    if (!milters_ || !milter_refusal_.empty()) co_return std::nullopt;
+    co_await milters_->abort();  // HELO resets a transaction
+    std::string helo = cmd.argument;
+    milter::Outcome o = co_await milters_->helo(std::move(helo));
+    co_return milter_reply(o, facts_.protocol_state);
 }
 
 asio::awaitable<Reply> Session::proceed_helo(const Command& cmd) {
@@ -450,13 +544,20 @@ asio::awaitable<std::optional<Reply>> Session::policy_mail(const Command& cmd) {
     facts_.sender = cmd.path.empty() ? "" : cmd.path.to_string();
     facts_.sender_known = true;
     if (const auto* size = cmd.param("SIZE")) facts_.size = std::strtoull(size->value.c_str(), nullptr, 10);
-    if (cfg_->delay_reject) co_return std::nullopt;
-    Verdict v = co_await run_stage(kMailStages);
-    if (v.kind == Verdict::Kind::refuse) {
-        log_reject("MAIL", v.reply, envelope_part("", facts_));
-        co_return parse_reply_line(v.reply);
+    if (!cfg_->delay_reject) {
+        Verdict v = co_await run_stage(kMailStages);
+        if (v.kind == Verdict::Kind::refuse) {
+            log_reject("MAIL", v.reply, envelope_part("", facts_, {}));
+            co_return parse_reply_line(v.reply);
+        }
     }
-    co_return std::nullopt;
+    if (!milters_) co_return std::nullopt;
+    co_await milters_->abort();  // whatever the last transaction left
+    proto::milter::Mail mail{"<" + facts_.sender + ">", esmtp_args(cmd)};
+    milter::Outcome o = co_await milters_->mail(std::move(mail));
+    std::optional<Reply> refused = milter_reply(o, "MAIL");
+    if (refused) co_await milters_->abort();
+    co_return refused;
 }
 
 asio::awaitable<Reply> Session::proceed_mail(const Command& cmd) {
@@ -522,7 +623,10 @@ asio::awaitable<std::optional<Reply>> Session::policy_rcpt(const Command& cmd) {
         log_reject("RCPT", v.reply, envelope_part("", facts_, rcpt));
         co_return parse_reply_line(v.reply);
     }
-    co_return std::nullopt;
+    if (!milters_) co_return std::nullopt;
+    proto::milter::Rcpt to{"<" + cmd.path.to_string() + ">", esmtp_args(cmd)};
+    milter::Outcome o = co_await milters_->rcpt(std::move(to));
+    co_return milter_reply(o, "RCPT", rcpt);
 }
 
 asio::awaitable<Reply> Session::proceed_rcpt(const Command& cmd) {
@@ -549,10 +653,17 @@ asio::awaitable<std::optional<Reply>> Session::policy_data(const Command&) {
     facts_.recipient.clear();
     Verdict v = co_await run_stage(kDataStages);
     if (v.kind == Verdict::Kind::refuse) {
-        log_reject("DATA", v.reply, envelope_part("", facts_));
+        log_reject("DATA", v.reply, envelope_part("", facts_, {}));
         co_return parse_reply_line(v.reply);
     }
-    co_return std::nullopt;
+    if (!milters_) co_return std::nullopt;
+    // The queue id exists from here on, so milters see it ("i") at DATA.
+    tx_.queue_id = svc_.queue->new_id();
+    facts_.queue_id = tx_.queue_id;
+    milter::Outcome o = co_await milters_->data();
+    std::optional<Reply> refused = milter_reply(o, "DATA");
+    if (refused) co_await milters_->abort();
+    co_return refused;
 }
 
 std::string Session::received_header(std::string_view first_rcpt) {
@@ -569,7 +680,7 @@ std::string Session::received_header(std::string_view first_rcpt) {
 }
 
 asio::awaitable<Reply> Session::proceed_data(const Command&) {
-    tx_.queue_id = svc_.queue->new_id();
+    if (tx_.queue_id.empty()) tx_.queue_id = svc_.queue->new_id();
     facts_.queue_id = tx_.queue_id;
     maillog::line("smtpd", tx_.queue_id + ": client=" + maillog::printable(facts_.namaddr()) +
                                (facts_.sasl_username.empty()
@@ -617,7 +728,7 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         }
     }
     if (data.too_big()) {
-        log_reject("END-OF-MESSAGE", "552 5.3.4 Message size exceeds fixed limit", envelope_part("", facts_));
+        log_reject("END-OF-MESSAGE", "552 5.3.4 Message size exceeds fixed limit", envelope_part("", facts_, {}));
         co_return Reply{552, "5.3.4 Error: message file too big"};
     }
     std::string body = data.take();
@@ -630,14 +741,14 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     // Hop count (RFC 5321 6.3): the Received: fields in the header.
     const std::size_t hops = count_fields(body, "Received");
     if (hops > cfg_->hopcount_limit) {
-        log_reject("END-OF-MESSAGE", "554 5.4.0 Error: too many hops", envelope_part("", facts_));
+        log_reject("END-OF-MESSAGE", "554 5.4.0 Error: too many hops", envelope_part("", facts_, {}));
         co_return Reply{554, "5.4.0 Error: too many hops"};
     }
     facts_.protocol_state = "END-OF-MESSAGE";
     facts_.size = body.size();
     Verdict v = co_await run_stage(kEndOfDataStages);
     if (v.kind == Verdict::Kind::refuse) {
-        log_reject("END-OF-MESSAGE", v.reply, envelope_part("", facts_));
+        log_reject("END-OF-MESSAGE", v.reply, envelope_part("", facts_, {}));
         co_return parse_reply_line(v.reply);
     }
     std::string message;
@@ -650,6 +761,10 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
         if (!field_value(body, "Date")) message += "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n";
     }
     message += body;
+    if (milters_ && !tx_.effects.discard) {
+        auto refused = co_await milter_message(message);
+        if (refused) co_return refused;
+    }
     if (tx_.effects.discard) {
         maillog::line("smtpd", tx_.queue_id + ": discard: END-OF-MESSAGE from " +
                                    maillog::printable(facts_.namaddr()));
@@ -715,7 +830,13 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
                               ">, size=" + std::to_string(message.size()) +
                               ", nrcpt=" + std::to_string(env.recipients.size()) +
                               (hold ? " (queue hold)" : " (queue active)"));
-    if (hold)
+    if (hold && tx_.milter_hold)
+        // cleanup(8)'s words, with the milter's reason added.
+        maillog::line("cleanup", tx_.queue_id + ": milter-hold: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": milter triggers HOLD action (" +
+                                     maillog::printable(tx_.effects.hold_reason) + "); " +
+                                     envelope_part("", facts_, {}));
+    else if (hold)
         maillog::line("cleanup", tx_.queue_id + ": hold: END-OF-MESSAGE from " +
                                      maillog::printable(facts_.namaddr()) + ": " +
                                      maillog::printable(tx_.effects.hold_reason));
@@ -724,9 +845,63 @@ asio::awaitable<std::optional<Reply>> Session::receive_message() {
     co_return std::nullopt;
 }
 
+// The milters' end of the message: they see it as it will be stored, in the
+// listed order, each after the edits of the ones before; their envelope
+// edits and verdicts become this transaction's. nullopt: store it.
+asio::awaitable<std::optional<Reply>> Session::milter_message(std::string& message) {
+    milter::EnvelopeEdits edits;
+    milter::Outcome o = co_await milters_->message(message, edits);
+    co_await milters_->abort();  // the milters that did not reach the end
+    using Kind = milter::Outcome::Kind;
+    if (o.kind == Kind::reject || o.kind == Kind::tempfail || o.kind == Kind::shutdown) {
+        std::optional<Reply> r = milter_reply(o, "END-OF-MESSAGE");
+        co_return r;
+    }
+    if (o.kind == Kind::discard || tx_.milter_discard) {
+        maillog::line("cleanup", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": milter triggers DISCARD action; " +
+                                     envelope_part("", facts_, {}));
+        tx_.effects.discard = true;
+        co_return std::nullopt;
+    }
+    if (edits.sender) tx_.sender = *edits.sender;
+    auto same = [](const std::string& a, const std::string& b) {
+        return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+    };
+    for (const auto& gone : edits.deleted) {
+        for (std::size_t i = tx_.recipients.size(); i-- > 0;) {
+            if (!same(tx_.recipients[i], gone) && !same(tx_.originals[i], gone)) continue;
+            tx_.recipients.erase(tx_.recipients.begin() + static_cast<std::ptrdiff_t>(i));
+            tx_.originals.erase(tx_.originals.begin() + static_cast<std::ptrdiff_t>(i));
+            tx_.dsn.erase(tx_.dsn.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    }
+    for (const auto& added : edits.added) {
+        tx_.recipients.push_back(added);
+        tx_.originals.push_back(added);
+        tx_.dsn.emplace_back();  // a milter's recipient: the default notices
+    }
+    if (tx_.recipients.empty()) {
+        // Every recipient deleted: nothing to deliver (Postfix's cleanup
+        // drops such a message too).
+        maillog::line("cleanup", tx_.queue_id + ": milter-discard: END-OF-MESSAGE from " +
+                                     maillog::printable(facts_.namaddr()) + ": no recipients left after milter edits; " +
+                                     envelope_part("", facts_, {}));
+        tx_.effects.discard = true;
+        co_return std::nullopt;
+    }
+    if (edits.quarantine) {
+        tx_.effects.hold = true;
+        tx_.milter_hold = true;
+        tx_.effects.hold_reason = *edits.quarantine;
+    }
+    co_return std::nullopt;
+}
+
 // --- the rest ----------------------------------------------------------------
 
 asio::awaitable<Reply> Session::proceed_rset(const Command&) {
+    co_await milter_abort();
     reset_transaction();
     co_return Reply{250, "2.0.0 Ok"};
 }
@@ -974,6 +1149,25 @@ asio::awaitable<bool> Session::connect_phase() {
             co_return false;
         }
     }
+    if (cfg_->milters && !cfg_->milters->smtpd.empty()) {
+        auto lookup = [this](std::string_view name) { return milter_macro(name); };
+        asio::any_io_executor executor = co_await asio::this_coro::executor;
+        milters_ = std::make_unique<milter::Chain>(executor, cfg_->milters, svc_.metrics, lookup, facts_.namaddr());
+        proto::milter::Connect c;
+        // Sendmail's convention for a client without a verified name.
+        c.hostname = facts_.client_name == "unknown" ? "[" + facts_.client_address + "]" : facts_.client_name;
+        c.family = facts_.client_address.find(':') != std::string::npos ? '6' : '4';
+        c.port = static_cast<std::uint16_t>(std::atoi(facts_.client_port.c_str()));
+        c.address = facts_.client_address;
+        milter::Outcome o = co_await milters_->connect(std::move(c));
+        std::optional<Reply> refused = milter_reply(o, "CONNECT");
+        if (refused && quit_) {
+            queue_reply(*refused);
+            co_await flush();
+            co_return false;
+        }
+        if (refused) milter_refusal_ = std::to_string(refused->code) + " " + refused->text;
+    }
     queue_reply({220, cfg_->banner});
     bool ok = co_await flush();
     co_return ok;
@@ -1036,6 +1230,12 @@ asio::awaitable<bool> Session::next_command() {
         co_await flush();
         co_return false;
     }
+    if (!milter_refusal_.empty() && cmd.verb != Verb::quit && cmd.verb != Verb::rset && cmd.verb != Verb::noop &&
+        cmd.verb != Verb::ehlo && cmd.verb != Verb::helo) {
+        Reply refused = parse_reply_line(milter_refusal_);
+        bool ok = co_await reply(refused);
+        co_return ok;
+    }
     // Check, policy phase, proceed.
     std::optional<Reply> refusal = (this->*(row->check))(cmd);
     if (!refusal && row->policy) refusal = co_await (this->*(row->policy))(cmd);
@@ -1085,6 +1285,7 @@ asio::awaitable<void> Session::run() {
         }
     }
     co_await flush();
+    if (milters_) co_await milters_->quit();
     if (counted_) svc_.anvil->close_session(facts_.client_address);
     maillog::line("smtpd", "disconnect from " + maillog::printable(facts_.namaddr()));
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "milter/milter_config.h"
 #include "net/address.h"
 #include "restrictions/restrictions.h"
 
@@ -91,6 +92,9 @@ struct SmtpdConfig {
     std::function<std::vector<std::string>(const std::string&)> expand;
     std::string compatibility_level;
     std::string myorigin;
+
+    // smtpd_milters and the milter_* settings; null or empty: no milters.
+    std::shared_ptr<const milter::MilterSettings> milters;
 };
 
 }  // namespace mta::smtpd

@@ -297,13 +297,14 @@ TEST(MtaConfigTable, IssueParametersAreSupported) {
           "transport_maps", "mailbox_transport", "virtual_transport", "minimal_backoff_time",
           "maximal_backoff_time", "queue_run_delay", "maximal_queue_lifetime",
           "default_destination_concurrency_limit", "queue_directory", "mail_owner", "syslog_name",
-          "maillog_file", "recipient_delimiter", "parent_domain_matches_subdomains"}) {
+          "maillog_file", "recipient_delimiter", "parent_domain_matches_subdomains", "smtpd_milters",
+          "non_smtpd_milters", "milter_default_action", "milter_protocol", "milter_macro_v"}) {
         const ParamInfo* p = find_param(name);
         ASSERT_NE(p, nullptr) << name;
         EXPECT_EQ(p->support, Support::supported) << name;
     }
     // Known, not built yet: setting them is an error that says so.
-    for (auto name : {"smtpd_milters", "milter_default_action"}) {
+    for (auto name : {"relay_recipient_maps", "smtpd_discard_ehlo_keywords"}) {
         const ParamInfo* p = find_param(name);
         ASSERT_NE(p, nullptr) << name;
         EXPECT_EQ(p->support, Support::unsupported) << name;
