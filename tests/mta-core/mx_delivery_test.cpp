@@ -37,16 +37,28 @@ constexpr const char* kPostfix = "127.0.0.65";  // STARTTLS, AUTH, SIZE
 constexpr const char* kInjector = "127.0.0.66";  // a reply injected before the TLS handshake
 constexpr const char* kBrokenTls = "127.0.0.67";  // offers STARTTLS, cannot do it
 constexpr const char* kHeloOnly = "127.0.0.68";  // refuses EHLO with 5xx
+constexpr const char* kSlow = "127.0.0.69";      // a second per message, counts connections
 
 // A faulty SMTP server (Python's ssl module for the TLS side), for what no
 // real server does on purpose. "inject": with its 220 to STARTTLS it sends
 // a 550 in the clear (the STARTTLS command injection attack). "broken": its
 // 220 to STARTTLS is followed by text instead of a handshake. Neither
-// offers SMTPUTF8. Each message taken is appended to a file.
-const char* kFaultyServer = R"(import socket, ssl, sys, threading
+// offers SMTPUTF8. "slow": takes a second to answer the end of data and
+// writes the most connections it had at once to OUT.max. Each message
+// taken is appended to OUT.
+const char* kFaultyServer = R"(import socket, ssl, sys, threading, time
 mode, addr, cert, key, out = sys.argv[1:6]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+lock = threading.Lock(); now = [0]; most = [0]
+def count(d):
+    with lock:
+        now[0] += d; most[0] = max(most[0], now[0]); open(out + '.max', 'w').write(str(most[0]))
 def serve(c):
+    count(1)
+    try: talk(c)
+    except OSError: pass
+    count(-1)
+def talk(c):
     f = c.makefile('rb'); w = c.sendall; tls = False
     w(b'220 faulty ESMTP\r\n')
     while True:
@@ -67,6 +79,7 @@ def serve(c):
                 l = f.readline()
                 if not l: return
                 raw += l
+            if mode == 'slow': time.sleep(1)
             open(out, 'ab').write(raw); w(b'250 2.0.0 taken' + (b' over TLS' if tls else b' in the clear') + b'\r\n')
         elif verb == b'QUIT':
             w(b'221 bye\r\n'); return
@@ -166,6 +179,7 @@ public:
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
             "--mx-host=sub.tls.test,mx.tls.test,10",
             "--mx-host=helo.test,mx.helo.test,10", "--host-record=mx.helo.test," + std::string(kHeloOnly),
+            "--mx-host=slow.test,mx.slow.test,10", "--host-record=mx.slow.test," + std::string(kSlow),
             // An IPv6-only host, for an IPv4-only mta-core (inet_protocols).
             "--host-record=v6only.test,2001:db8::25",
             // The faulty servers.
@@ -182,7 +196,8 @@ public:
         busy_ = sink(kBusy, "busy", {"-r", "CONNECT"});
         helo_only_ = sink(kHeloOnly, "helo-only", {"-f", "EHLO"});
         dir_.write("faulty.py", kFaultyServer);
-        for (auto [mode, address] : {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}}) {
+        for (auto [mode, address] :
+             {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}, std::pair{"slow", kSlow}}) {
             faulty_.emplace_back(std::vector<std::string>{"/usr/bin/python3", dir_.file("faulty.py"), mode, address,
                                                           dir_.file("mx.pem"), dir_.file("mx.key"),
                                                           dir_.file(std::string("taken-") + mode)},
@@ -545,4 +560,14 @@ TEST_F(MxDelivery, AServerThatRefusesEhloGetsHelo) {
     ASSERT_TRUE(mta->maillog_has("to=<bob@helo.test>, relay=mx.helo.test[127.0.0.68]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok")) << mta->maillog();
     EXPECT_EQ(files_in(world_->sink_dir("helo-only")).size(), 1u);
+}
+
+TEST_F(MxDelivery, NoMoreDeliveriesToADestinationAtOnceThanItsConcurrencyLimit) {
+    auto mta = world_->mta("default_destination_concurrency_limit = 2\n");
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(send(*mta, "rcpt" + std::to_string(i) + "@slow.test").exit_code, 0);
+    for (int i = 0; i < 6; ++i)
+        ASSERT_TRUE(mta->maillog_has("to=<rcpt" + std::to_string(i) + "@slow.test>, relay=mx.slow.test", 30s))
+            << mta->maillog();
+    // Deliveries overlapped (a second each, six messages) but never beyond two.
+    EXPECT_EQ(read_file(world_->dir().file("taken-slow.max")), "2");
 }
