@@ -1,12 +1,15 @@
 // mta-core delivering to the Internet, end to end with real parts only:
-// - DNS: dnsmasq on 127.0.0.91:53 serving MX, A, CNAME and null MX records
-//   and forwarding one zone to a server that answers SERVFAIL; mta-core
-//   reads it through its own resolv.conf (a private mount namespace), as a
-//   host pointed at that server would.
-// - Receiving servers on other loopback addresses, port 25: Postfix's
-//   smtp-sink (two that take mail, one that answers 4xx at the greeting),
-//   an address where nothing listens, and a real Postfix with STARTTLS (a
-//   certificate from a test CA), AUTH (Cyrus SASL, sasldb) and a size limit.
+// - DNS: dnsmasq on 127.N.0.91:53 (N from the process id, so two runs
+//   never meet) serving MX, A, CNAME and null MX records and forwarding one
+//   zone to a server that answers SERVFAIL; mta-core reads it through its
+//   own resolv.conf (a private mount namespace), as a host pointed at that
+//   server would.
+// - Receiving servers on other loopback addresses (127.N.0.61-69), port 25:
+//   Postfix's smtp-sink (two that take mail, one that answers 4xx at the
+//   greeting, one that refuses EHLO), an address where nothing listens, a
+//   real Postfix with STARTTLS (a certificate from a test CA), AUTH (Cyrus
+//   SASL, sasldb) and a size limit, and a faulty server for what real ones
+//   do not do on purpose.
 // What is asserted is what an operator would read: where the mail went,
 // the maillog lines, the bounces in the sender's mailbox.
 #include <gtest/gtest.h>
@@ -27,26 +30,41 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kDns = "127.0.0.91";
-constexpr const char* kServfailDns = "127.0.0.93";
-constexpr const char* kSinkA = "127.0.0.61";
-constexpr const char* kNothing = "127.0.0.62";  // connection refused
-constexpr const char* kSinkB = "127.0.0.63";
-constexpr const char* kBusy = "127.0.0.64";     // 450 at the greeting
-constexpr const char* kPostfix = "127.0.0.65";  // STARTTLS, AUTH, SIZE
-constexpr const char* kInjector = "127.0.0.66";  // a reply injected before the TLS handshake
-constexpr const char* kBrokenTls = "127.0.0.67";  // offers STARTTLS, cannot do it
-constexpr const char* kHeloOnly = "127.0.0.68";  // refuses EHLO with 5xx
+// Addresses of this run: 127.N.0.X with N from the process id, so two runs
+// of this test (two build trees) never meet on port 25 or 53.
+const std::string kNet = "127." + std::to_string(100 + ::getpid() % 100) + ".0.";
+const std::string kDns = kNet + "91";
+const std::string kServfailDns = kNet + "93";
+const std::string kSinkA = kNet + "61";
+const std::string kNothing = kNet + "62";  // connection refused
+const std::string kSinkB = kNet + "63";
+const std::string kBusy = kNet + "64";     // 450 at the greeting
+const std::string kPostfix = kNet + "65";  // STARTTLS, AUTH, SIZE
+const std::string kInjector = kNet + "66";  // a reply injected before the TLS handshake
+const std::string kBrokenTls = kNet + "67";  // offers STARTTLS, cannot do it
+const std::string kHeloOnly = kNet + "68";  // refuses EHLO with 5xx
+const std::string kSlow = kNet + "69";      // a second per message, counts connections
 
 // A faulty SMTP server (Python's ssl module for the TLS side), for what no
 // real server does on purpose. "inject": with its 220 to STARTTLS it sends
 // a 550 in the clear (the STARTTLS command injection attack). "broken": its
 // 220 to STARTTLS is followed by text instead of a handshake. Neither
-// offers SMTPUTF8. Each message taken is appended to a file.
-const char* kFaultyServer = R"(import socket, ssl, sys, threading
+// offers SMTPUTF8. "slow": takes a second to answer the end of data and
+// writes the most connections it had at once to OUT.max. Each message
+// taken is appended to OUT.
+const char* kFaultyServer = R"(import socket, ssl, sys, threading, time
 mode, addr, cert, key, out = sys.argv[1:6]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+lock = threading.Lock(); now = [0]; most = [0]
+def count(d):
+    with lock:
+        now[0] += d; most[0] = max(most[0], now[0]); open(out + '.max', 'w').write(str(most[0]))
 def serve(c):
+    count(1)
+    try: talk(c)
+    except OSError: pass
+    count(-1)
+def talk(c):
     f = c.makefile('rb'); w = c.sendall; tls = False
     w(b'220 faulty ESMTP\r\n')
     while True:
@@ -67,6 +85,7 @@ def serve(c):
                 l = f.readline()
                 if not l: return
                 raw += l
+            if mode == 'slow': time.sleep(1)
             open(out, 'ab').write(raw); w(b'250 2.0.0 taken' + (b' over TLS' if tls else b' in the clear') + b'\r\n')
         elif verb == b'QUIT':
             w(b'221 bye\r\n'); return
@@ -166,6 +185,7 @@ public:
             "--mx-host=plain.test,mx-a.order.test,10", "--host-record=mx.tls.test," + std::string(kPostfix),
             "--mx-host=sub.tls.test,mx.tls.test,10",
             "--mx-host=helo.test,mx.helo.test,10", "--host-record=mx.helo.test," + std::string(kHeloOnly),
+            "--mx-host=slow.test,mx.slow.test,10", "--host-record=mx.slow.test," + std::string(kSlow),
             // An IPv6-only host, for an IPv4-only mta-core (inet_protocols).
             "--host-record=v6only.test,2001:db8::25",
             // The faulty servers.
@@ -182,7 +202,8 @@ public:
         busy_ = sink(kBusy, "busy", {"-r", "CONNECT"});
         helo_only_ = sink(kHeloOnly, "helo-only", {"-f", "EHLO"});
         dir_.write("faulty.py", kFaultyServer);
-        for (auto [mode, address] : {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}}) {
+        for (auto [mode, address] :
+             {std::pair{"inject", kInjector}, std::pair{"broken", kBrokenTls}, std::pair{"slow", kSlow}}) {
             faulty_.emplace_back(std::vector<std::string>{"/usr/bin/python3", dir_.file("faulty.py"), mode, address,
                                                           dir_.file("mx.pem"), dir_.file("mx.key"),
                                                           dir_.file(std::string("taken-") + mode)},
@@ -208,7 +229,7 @@ public:
         std::string main = postfix_->base_main_cf() +
                            "myhostname = mx.tls.test\n"
                            "mydestination =\n"
-                           "mynetworks = 127.0.0.100/32\n"
+                           "mynetworks = " + kNet + "100/32\n"
                            "relay_domains = tls.test, size.test\n"
                            "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\n"
                            "relay_transport = discard\n"
@@ -248,7 +269,7 @@ public:
     }
 
 private:
-    Process sink(const char* address, const std::string& name, std::vector<std::string> extra) {
+    Process sink(const std::string& address, const std::string& name, std::vector<std::string> extra) {
         ::mkdir(dir_.file("dump-" + name).c_str(), 0777);
         ::chmod(dir_.file("dump-" + name).c_str(), 0777);  // smtp-sink writes as nobody
         std::vector<std::string> argv = {"/usr/sbin/smtp-sink", "-u", "nobody", "-h", name,
@@ -306,10 +327,10 @@ TEST_F(MxDelivery, TriesMxHostsInPreferenceOrderAndStopsAtTheFirstThatTakesTheMa
     auto before_b = files_in(world_->sink_dir("sink-b")).size();
     auto mta = world_->mta("");
     ASSERT_EQ(send(*mta, "bob@order.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@order.test>, relay=mx-a.order.test[127.0.0.61]:25")) << mta->maillog();
+    ASSERT_TRUE(mta->maillog_has("to=<bob@order.test>, relay=mx-a.order.test[" + kNet + "61]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok"));
     // The best MX refused the connection first; the worst was never asked.
-    EXPECT_TRUE(mta->maillog_has("connect to mx-down.order.test[127.0.0.62]:25: Connection refused"));
+    EXPECT_TRUE(mta->maillog_has("connect to mx-down.order.test[" + kNet + "62]:25: Connection refused"));
     EXPECT_EQ(wait_for_files(world_->sink_dir("sink-a"), before_a + 1).size(), before_a + 1);
     EXPECT_EQ(files_in(world_->sink_dir("sink-b")).size(), before_b);
 }
@@ -317,8 +338,8 @@ TEST_F(MxDelivery, TriesMxHostsInPreferenceOrderAndStopsAtTheFirstThatTakesTheMa
 TEST_F(MxDelivery, AServerThatAnswers4xxAtTheGreetingIsPassedOver) {
     auto mta = world_->mta("");
     ASSERT_EQ(send(*mta, "bob@greet.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@greet.test>, relay=mx-b.order.test[127.0.0.63]:25")) << mta->maillog();
-    EXPECT_TRUE(mta->maillog_has("host mx-busy.greet.test[127.0.0.64]:25 refused to talk to me: 450"));
+    ASSERT_TRUE(mta->maillog_has("to=<bob@greet.test>, relay=mx-b.order.test[" + kNet + "63]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("host mx-busy.greet.test[" + kNet + "64]:25 refused to talk to me: 450"));
 }
 
 TEST_F(MxDelivery, WithoutMxTheDomainsOwnAddressIsUsedAlsoThroughACname) {
@@ -326,9 +347,9 @@ TEST_F(MxDelivery, WithoutMxTheDomainsOwnAddressIsUsedAlsoThroughACname) {
     ASSERT_EQ(send(*mta, "bob@noma.test").exit_code, 0);
     ASSERT_EQ(send(*mta, "carol@alias.test").exit_code, 0);
     ASSERT_EQ(send(*mta, "dave@cnamemx.test").exit_code, 0);
-    EXPECT_TRUE(mta->maillog_has("to=<bob@noma.test>, relay=noma.test[127.0.0.63]:25")) << mta->maillog();
-    EXPECT_TRUE(mta->maillog_has("to=<carol@alias.test>, relay=alias.test[127.0.0.63]:25")) << mta->maillog();
-    EXPECT_TRUE(mta->maillog_has("to=<dave@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25"))
+    EXPECT_TRUE(mta->maillog_has("to=<bob@noma.test>, relay=noma.test[" + kNet + "63]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<carol@alias.test>, relay=alias.test[" + kNet + "63]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<dave@cnamemx.test>, relay=mxalias.cnamemx.test[" + kNet + "61]:25"))
         << mta->maillog();
 }
 
@@ -353,7 +374,7 @@ TEST_F(MxDelivery, AnMxThatIsThisServerLoopsBackUnlessABetterOneExists) {
     EXPECT_NE(dsn.find("Status: 5.4.6"), std::string::npos) << dsn;
     EXPECT_NE(dsn.find("mail for loop.test loops back to myself"), std::string::npos) << dsn;
     // As a backup MX, mta-core hands the mail to the better one.
-    EXPECT_TRUE(mta->maillog_has("to=<carol@backup.test>, relay=mx-a.order.test[127.0.0.61]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<carol@backup.test>, relay=mx-a.order.test[" + kNet + "61]:25")) << mta->maillog();
 }
 
 TEST_F(MxDelivery, ServfailDefersAndNeverBounces) {
@@ -376,16 +397,16 @@ TEST_F(MxDelivery, AMessageLargerThanTheServersSizeIsBouncedWithoutSendingIt) {
     ASSERT_EQ(files.size(), 1u) << mta->maillog();
     std::string dsn = read_file(files[0]);
     EXPECT_NE(dsn.find("Status: 5.3.4"), std::string::npos) << dsn;
-    EXPECT_NE(dsn.find("exceeds size limit 20000 of server mx.tls.test[127.0.0.65]:25"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("exceeds size limit 20000 of server mx.tls.test[" + kNet + "65]:25"), std::string::npos) << dsn;
 }
 
 TEST_F(MxDelivery, TlsMayIsUsedWhenOfferedAndLoggedWithVersionAndCipher) {
     auto mta = world_->mta("");  // smtp_tls_security_level = may by default
     ASSERT_EQ(send(*mta, "bob@tls.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("Untrusted TLS connection established to mx.tls.test[127.0.0.65]:25: TLSv1.3 "
+    ASSERT_TRUE(mta->maillog_has("Untrusted TLS connection established to mx.tls.test[" + kNet + "65]:25: TLSv1.3 "
                                  "with cipher TLS_"))
         << mta->maillog();
-    EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[127.0.0.65]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[" + kNet + "65]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
 }
 
@@ -393,7 +414,7 @@ TEST_F(MxDelivery, TlsVerifyWithTheRightCaIsVerifiedWithAWrongCaDefers) {
     auto good = world_->mta("smtp_tls_CAfile = " + world_->dir().file("ca.pem") +
                             "\nsmtp_tls_policy_maps = inline:{ tls.test=verify }\n");
     ASSERT_EQ(send(*good, "bob@tls.test").exit_code, 0);
-    ASSERT_TRUE(good->maillog_has("Verified TLS connection established to mx.tls.test[127.0.0.65]:25: TLSv1.3"))
+    ASSERT_TRUE(good->maillog_has("Verified TLS connection established to mx.tls.test[" + kNet + "65]:25: TLSv1.3"))
         << good->maillog();
     EXPECT_TRUE(good->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << good->maillog();
 
@@ -401,14 +422,14 @@ TEST_F(MxDelivery, TlsVerifyWithTheRightCaIsVerifiedWithAWrongCaDefers) {
     auto misnamed = world_->mta("smtp_tls_CAfile = " + world_->dir().file("ca.pem") +
                                 "\nsmtp_tls_policy_maps = inline:{ {tls.test = verify match=mail.other.example} }\n");
     ASSERT_EQ(send(*misnamed, "bob@tls.test").exit_code, 0);
-    ASSERT_TRUE(misnamed->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[127.0.0.65]:25"))
+    ASSERT_TRUE(misnamed->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[" + kNet + "65]:25"))
         << misnamed->maillog();
-    EXPECT_TRUE(misnamed->maillog_has("Trusted TLS connection established to mx.tls.test[127.0.0.65]:25"));
+    EXPECT_TRUE(misnamed->maillog_has("Trusted TLS connection established to mx.tls.test[" + kNet + "65]:25"));
 
     auto wrong = world_->mta("smtp_tls_CAfile = " + world_->dir().file("other-ca.pem") +
                              "\nsmtp_tls_security_level = verify\n");
     ASSERT_EQ(send(*wrong, "bob@tls.test").exit_code, 0);
-    ASSERT_TRUE(wrong->maillog_has("status=deferred (Server certificate not trusted (mx.tls.test[127.0.0.65]:25"))
+    ASSERT_TRUE(wrong->maillog_has("status=deferred (Server certificate not trusted (mx.tls.test[" + kNet + "65]:25"))
         << wrong->maillog();
     EXPECT_EQ(wrong->maillog().find("status=sent"), std::string::npos) << wrong->maillog();
 }
@@ -417,7 +438,7 @@ TEST_F(MxDelivery, TlsEncryptToAServerWithoutStarttlsDefers) {
     auto mta = world_->mta("smtp_tls_policy_maps = inline:{ plain.test=encrypt }\n");
     ASSERT_EQ(send(*mta, "bob@plain.test").exit_code, 0);
     ASSERT_TRUE(mta->maillog_has(
-        "dsn=4.7.4, status=deferred (TLS is required, but was not offered by host mx-a.order.test[127.0.0.61]:25)"))
+        "dsn=4.7.4, status=deferred (TLS is required, but was not offered by host mx-a.order.test[" + kNet + "61]:25)"))
         << mta->maillog();
     EXPECT_EQ(mta->maillog().find("status=sent"), std::string::npos) << mta->maillog();
 }
@@ -430,9 +451,9 @@ TEST_F(MxDelivery, AuthPlainToARelayhostOverTlsAndThePasswordIsNeverLogged) {
                            "smtp_sasl_password_maps = texthash:" + world_->dir().file("sasl_passwd") + "\n"
                            "smtp_sasl_tls_security_options = noanonymous\n");
     ASSERT_EQ(send(*mta, "someone@elsewhere.example").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<someone@elsewhere.example>, relay=mx.tls.test[127.0.0.65]:25")) << mta->maillog();
+    ASSERT_TRUE(mta->maillog_has("to=<someone@elsewhere.example>, relay=mx.tls.test[" + kNet + "65]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
-    EXPECT_TRUE(mta->maillog_has("TLS connection established to mx.tls.test[127.0.0.65]:25"));
+    EXPECT_TRUE(mta->maillog_has("TLS connection established to mx.tls.test[" + kNet + "65]:25"));
     // The receiving Postfix saw the login.
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (world_->postfix_log().find("sasl_method=PLAIN, sasl_username=relayuser") == std::string::npos &&
@@ -450,14 +471,14 @@ TEST_F(MxDelivery, AuthPlainToARelayhostOverTlsAndThePasswordIsNeverLogged) {
                              "smtp_sasl_password_maps = texthash:" + world_->dir().file("sasl_passwd") + "\n");
     ASSERT_EQ(send(*plain, "someone@elsewhere.example").exit_code, 0);
     ASSERT_TRUE(plain->maillog_has("SASL authentication failed; cannot authenticate to server "
-                                   "mx.tls.test[127.0.0.65]:25: no mechanism available"))
+                                   "mx.tls.test[" + kNet + "65]:25: no mechanism available"))
         << plain->maillog();
 }
 
 TEST_F(MxDelivery, WhatAServerSendsBeforeTheTlsHandshakeIsDiscarded) {
     auto mta = world_->mta("");
     ASSERT_EQ(send(*mta, "bob@inject.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@inject.test>, relay=mx.inject.test[127.0.0.66]:25")) << mta->maillog();
+    ASSERT_TRUE(mta->maillog_has("to=<bob@inject.test>, relay=mx.inject.test[" + kNet + "66]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 taken over TLS)")) << mta->maillog();
     EXPECT_EQ(mta->maillog().find("injected"), std::string::npos) << mta->maillog();
 }
@@ -479,21 +500,21 @@ TEST_F(MxDelivery, AMessageThatNeedsSmtputf8BouncesAtAServerWithoutIt) {
     ASSERT_EQ(files.size(), 1u) << mta->maillog();
     std::string dsn = read_file(files[0]);
     EXPECT_NE(dsn.find("Status: 5.6.7"), std::string::npos) << dsn;
-    EXPECT_NE(dsn.find("SMTPUTF8 is required, but was not offered by host mx.inject.test[127.0.0.66]:25"),
+    EXPECT_NE(dsn.find("SMTPUTF8 is required, but was not offered by host mx.inject.test[" + kNet + "66]:25"),
               std::string::npos)
         << dsn;
 }
 
 TEST_F(MxDelivery, SmtpBindAddressIsTheSourceOfTheConnection) {
     auto before = files_in(world_->sink_dir("sink-b")).size();
-    auto mta = world_->mta("smtp_bind_address = 127.0.0.5\n");
+    auto mta = world_->mta("smtp_bind_address = " + kNet + "5\n");
     ASSERT_EQ(send(*mta, "bob@noma.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@noma.test>, relay=noma.test[127.0.0.63]:25")) << mta->maillog();
+    ASSERT_TRUE(mta->maillog_has("to=<bob@noma.test>, relay=noma.test[" + kNet + "63]:25")) << mta->maillog();
     auto files = wait_for_files(world_->sink_dir("sink-b"), before + 1);
     ASSERT_GE(files.size(), before + 1);
     bool from_bound = false;
-    for (const auto& f : files) from_bound |= read_file(f).find("X-Client-Addr: 127.0.0.5\n") != std::string::npos;
-    EXPECT_TRUE(from_bound) << "smtp-sink saw no client 127.0.0.5";
+    for (const auto& f : files) from_bound |= read_file(f).find("X-Client-Addr: " + kNet + "5\n") != std::string::npos;
+    EXPECT_TRUE(from_bound) << "smtp-sink saw no client " + kNet + "5";
 }
 
 TEST_F(MxDelivery, AddressesOfAFamilyInetProtocolsExcludesAreNotUsed) {
@@ -511,17 +532,17 @@ TEST_F(MxDelivery, AddressesOfAFamilyInetProtocolsExcludesAreNotUsed) {
 TEST_F(MxDelivery, ASessionIsKeptForTheNextMessageToTheSameServer) {
     auto mta = world_->mta("smtp_connection_cache_time_limit = 30s\n");
     ASSERT_EQ(send(*mta, "bob@cnamemx.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="))
+    ASSERT_TRUE(mta->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[" + kNet + "61]:25, delay="))
         << mta->maillog();
     ASSERT_EQ(send(*mta, "carol@cnamemx.test").exit_code, 0);
-    EXPECT_TRUE(mta->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, conn_use=2, "))
+    EXPECT_TRUE(mta->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[" + kNet + "61]:25, conn_use=2, "))
         << mta->maillog();
     // Off: every message has its own connection.
     auto uncached = world_->mta("smtp_connection_cache_on_demand = no\n");
     ASSERT_EQ(send(*uncached, "bob@cnamemx.test").exit_code, 0);
-    ASSERT_TRUE(uncached->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="));
+    ASSERT_TRUE(uncached->maillog_has("to=<bob@cnamemx.test>, relay=mxalias.cnamemx.test[" + kNet + "61]:25, delay="));
     ASSERT_EQ(send(*uncached, "carol@cnamemx.test").exit_code, 0);
-    ASSERT_TRUE(uncached->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[127.0.0.61]:25, delay="))
+    ASSERT_TRUE(uncached->maillog_has("to=<carol@cnamemx.test>, relay=mxalias.cnamemx.test[" + kNet + "61]:25, delay="))
         << uncached->maillog();
 }
 
@@ -531,18 +552,48 @@ TEST_F(MxDelivery, ATlsPolicyForDotDomainCoversItsSubdomains) {
     auto mta = world_->mta("smtp_tls_CAfile = " + world_->dir().file("ca.pem") +
                            "\nsmtp_tls_policy_maps = inline:{ .tls.test=secure }\n");
     ASSERT_EQ(send(*mta, "bob@sub.tls.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[127.0.0.65]:25"))
+    ASSERT_TRUE(mta->maillog_has("status=deferred (Server certificate not verified (mx.tls.test[" + kNet + "65]:25"))
         << mta->maillog();
     // The domain itself has no entry: the default, may.
     ASSERT_EQ(send(*mta, "bob@tls.test").exit_code, 0);
-    EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[127.0.0.65]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("to=<bob@tls.test>, relay=mx.tls.test[" + kNet + "65]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
 }
 
 TEST_F(MxDelivery, AServerThatRefusesEhloGetsHelo) {
     auto mta = world_->mta("");
     ASSERT_EQ(send(*mta, "bob@helo.test").exit_code, 0);
-    ASSERT_TRUE(mta->maillog_has("to=<bob@helo.test>, relay=mx.helo.test[127.0.0.68]:25")) << mta->maillog();
+    ASSERT_TRUE(mta->maillog_has("to=<bob@helo.test>, relay=mx.helo.test[" + kNet + "68]:25")) << mta->maillog();
     EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok")) << mta->maillog();
-    EXPECT_EQ(files_in(world_->sink_dir("helo-only")).size(), 1u);
+    EXPECT_EQ(wait_for_files(world_->sink_dir("helo-only"), 1).size(), 1u);
+}
+
+TEST_F(MxDelivery, NoMoreDeliveriesToADestinationAtOnceThanItsConcurrencyLimit) {
+    auto mta = world_->mta("default_destination_concurrency_limit = 2\n");
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(send(*mta, "rcpt" + std::to_string(i) + "@slow.test").exit_code, 0);
+    for (int i = 0; i < 6; ++i)
+        ASSERT_TRUE(mta->maillog_has("to=<rcpt" + std::to_string(i) + "@slow.test>, relay=mx.slow.test", 30s))
+            << mta->maillog();
+    // Deliveries overlapped (a second each, six messages) but never beyond two.
+    EXPECT_EQ(read_file(world_->dir().file("taken-slow.max")), "2");
+}
+
+TEST_F(MxDelivery, AuthLoginWhenTheMechanismFilterAsksForIt) {
+    world_->dir().write("sasl_passwd_login", "[mx.tls.test]:25 relayuser:" + kPassword + "\n");
+    auto mta = world_->mta("relayhost = [mx.tls.test]:25\n"
+                           "smtp_tls_security_level = encrypt\n"
+                           "smtp_sasl_auth_enable = yes\n"
+                           "smtp_sasl_password_maps = texthash:" + world_->dir().file("sasl_passwd_login") + "\n"
+                           "smtp_sasl_tls_security_options = noanonymous\n"
+                           "smtp_sasl_mechanism_filter = login\n");
+    ASSERT_EQ(send(*mta, "someone@login.example").exit_code, 0);
+    ASSERT_TRUE(mta->maillog_has("to=<someone@login.example>, relay=mx.tls.test[" + kNet + "65]:25")) << mta->maillog();
+    EXPECT_TRUE(mta->maillog_has("status=sent (250 2.0.0 Ok: queued as")) << mta->maillog();
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (world_->postfix_log().find("sasl_method=LOGIN, sasl_username=relayuser") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);  // polling Postfix's log, bounded
+    EXPECT_NE(world_->postfix_log().find("sasl_method=LOGIN, sasl_username=relayuser"), std::string::npos)
+        << world_->postfix_log();
+    EXPECT_EQ(mta->maillog().find(kPassword), std::string::npos);
 }
