@@ -897,6 +897,7 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.maximal_backoff = s.time("maximal_backoff_time");
     q.maximal_queue_lifetime = s.time("maximal_queue_lifetime", 'd');
     q.bounce_queue_lifetime = s.time("bounce_queue_lifetime", 'd');
+    q.bounce_size_limit = static_cast<std::size_t>(s.integer("bounce_size_limit", 0, 1ll << 30));
     std::string error;
     auto transport_of = [&](std::string_view param) -> std::optional<delivery::Nexthop> {
         std::string t = s.str(param);

@@ -42,7 +42,7 @@ constexpr ParamInfo params[] = {
     {"body_checks", "", S::unsupported, "body_checks are not applied; use smtpd_milters", false, false, K::text, 0},
     {"bounce_notice_recipient", "postmaster", S::ignored, "notices are not sent", false, false, K::text, 0},
     {"bounce_queue_lifetime", "5d", S::supported, "", false, false, K::time, 'd'},
-    {"bounce_size_limit", "50000", S::unsupported, "bounces carry the original headers only", false, false, K::integer, 0},
+    {"bounce_size_limit", "50000", S::supported, "", false, false, K::integer, 0},
     {"broken_sasl_auth_clients", "no", S::ignored, "AUTH= is not advertised", false, false, K::boolean, 0},
     {"canonical_maps", "", S::unsupported, "addresses are not rewritten; use virtual_alias_maps for recipients", false, false, K::text, 0},
     {"command_directory", "/usr/sbin", S::supported, "", false, false, K::text, 0},

@@ -13,6 +13,7 @@
 
 #include "net/endpoint_asio.h"
 #include "sasl/sasl.h"
+#include "smtp/dsn.h"
 #include "smtp/reply.h"
 
 namespace mta::delivery {
@@ -246,7 +247,7 @@ std::string upper(std::string s) {
 
 // The EHLO reply's extensions (RFC 5321 4.1.1.1): keyword and parameters.
 struct Extensions {
-    bool pipelining = false, starttls = false, eight_bit_mime = false, smtputf8 = false;
+    bool pipelining = false, starttls = false, eight_bit_mime = false, smtputf8 = false, dsn = false;
     bool size = false;
     std::uint64_t size_limit = 0;  // 0: none announced
     std::vector<std::string> auth;
@@ -261,6 +262,7 @@ struct Extensions {
             else if (keyword == "STARTTLS") e.starttls = true;
             else if (keyword == "8BITMIME") e.eight_bit_mime = true;
             else if (keyword == "SMTPUTF8") e.smtputf8 = true;
+            else if (keyword == "DSN") e.dsn = true;
             else if (keyword == "SIZE") {
                 e.size = true;
                 e.size_limit = std::strtoull(rest.c_str(), nullptr, 10);
@@ -472,7 +474,7 @@ asio::awaitable<std::unique_ptr<Session>> Session::open(asio::any_io_executor ex
 }
 
 asio::awaitable<Attempt> Session::transfer(const std::string& sender, const std::vector<std::string>& recipients,
-                                           const std::string& content) {
+                                           const std::string& content, const DsnParameters* dsn) {
     const SessionOptions& o = state_->options;
     const Timeouts& t = o.timeouts;
     const Extensions& ext = state_->ext;
@@ -502,12 +504,25 @@ asio::awaitable<Attempt> Session::transfer(const std::string& sender, const std:
     if (ext.size) mail += " SIZE=" + std::to_string(traits.size);
     if (traits.eight_bit && ext.eight_bit_mime) mail += " BODY=8BITMIME";
     if (traits.smtputf8 && ext.smtputf8) mail += " SMTPUTF8";
+    // RFC 3461 5.2: a server that offers DSN takes the client's requests on.
+    const bool pass_dsn = ext.dsn && dsn;
+    a.dsn_offered = ext.dsn;
+    if (pass_dsn && !dsn->ret.empty()) mail += " RET=" + dsn->ret;
+    if (pass_dsn && !dsn->envid.empty()) mail += " ENVID=" + proto::smtp::xtext_encode(dsn->envid);
     mail += "\r\n";
     const bool pipelining = ext.pipelining;
     // RFC 2920: MAIL, all RCPTs and DATA in one write when the server allows.
     std::vector<std::string> commands;
     commands.push_back(mail);
-    for (const auto& r : recipients) commands.push_back("RCPT TO:<" + r + ">\r\n");
+    for (std::size_t i = 0; i < recipients.size(); ++i) {
+        std::string rcpt = "RCPT TO:<" + recipients[i] + ">";
+        if (pass_dsn && i < dsn->recipients.size()) {
+            const auto& [notify, orcpt] = dsn->recipients[i];
+            if (!notify.empty()) rcpt += " NOTIFY=" + notify;
+            if (!orcpt.empty()) rcpt += " ORCPT=" + proto::smtp::orcpt_parameter(orcpt);
+        }
+        commands.push_back(rcpt + "\r\n");
+    }
     commands.push_back("DATA\r\n");
     if (pipelining) {
         std::string envelope;
@@ -630,12 +645,12 @@ bool Session::reusable() const { return state_ && state_->reusable; }
 
 asio::awaitable<Attempt> deliver(asio::any_io_executor ex, const Nexthop& nexthop, const SessionOptions& o,
                                  const std::string& sender, const std::vector<std::string>& recipients,
-                                 const std::string& content) {
+                                 const std::string& content, const DsnParameters* dsn) {
     Attempt opened;
     opened.recipients.resize(recipients.size());
     auto session = co_await Session::open(ex, nexthop, o, opened);
     if (!session) co_return opened;
-    Attempt a = co_await session->transfer(sender, recipients, content);
+    Attempt a = co_await session->transfer(sender, recipients, content, dsn);
     a.tls_log = opened.tls_log;
     co_await session->quit();
     co_return a;

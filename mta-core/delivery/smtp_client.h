@@ -81,6 +81,14 @@ struct Attempt {
     bool tls_handshake_failed = false;  // a "may" attempt to retry without TLS
     unsigned conn_use = 1;              // the how-manieth transaction on this connection
     std::string tls_log;                // "Untrusted TLS connection established to ..."
+    bool dsn_offered = false;           // the server took the DSN parameters (RFC 3461)
+};
+
+// RFC 3461 parameters of a message and its recipients (decoded, as the
+// queue file keeps them), passed on to a server that offers DSN.
+struct DsnParameters {
+    std::string ret, envid;
+    std::vector<std::pair<std::string, std::string>> recipients;  // NOTIFY, ORCPT; one per recipient
 };
 
 // What the message needs from the server.
@@ -109,7 +117,7 @@ public:
                                                                  const SessionOptions& options, Attempt& a);
     // MAIL, RCPT, DATA for one message.
     boost::asio::awaitable<Attempt> transfer(const std::string& sender, const std::vector<std::string>& recipients,
-                                             const std::string& content);
+                                             const std::string& content, const DsnParameters* dsn = nullptr);
     // RSET before keeping the session (smtp_rset_timeout); false: not reusable.
     boost::asio::awaitable<bool> reset();
     boost::asio::awaitable<void> quit();
@@ -126,7 +134,7 @@ private:
 boost::asio::awaitable<Attempt> deliver(boost::asio::any_io_executor ex, const Nexthop& nexthop,
                                         const SessionOptions& options, const std::string& sender,
                                         const std::vector<std::string>& recipients,
-                                        const std::string& content);
+                                        const std::string& content, const DsnParameters* dsn = nullptr);
 
 // RFC 5321 4.5.2: a line starting with "." gets another one. Content must be
 // CRLF lines (what the queue holds).

@@ -20,6 +20,7 @@
 #include "maillog.h"
 #include "message_header.h"
 #include "queue/queue_store.h"
+#include "smtp/dsn.h"
 
 namespace mta::qmgr {
 
@@ -38,12 +39,17 @@ std::string seconds_text(double s) {
 
 std::string make_bounce(const std::string& myhostname, const std::string& queue_id,
                         const std::string& sender, const std::vector<Failure>& failures,
-                        std::string_view original_message, std::int64_t arrival, bool delayed) {
+                        std::string_view original_message, std::int64_t arrival, bool delayed,
+                        const ReportOptions& options) {
+    const bool success = !failures.empty() && std::all_of(failures.begin(), failures.end(), [](const Failure& f) {
+        return f.action == "delivered" || f.action == "relayed";
+    });
     std::string boundary = queue_id + "." + std::to_string(std::time(nullptr)) + "/" + myhostname;
     std::string m;
     m += "From: MAILER-DAEMON@" + myhostname + " (Mail Delivery System)\r\n";
-    m += "Subject: " + std::string(delayed ? "Delayed Mail (still being retried)"
-                                            : "Undelivered Mail Returned to Sender") + "\r\n";
+    m += "Subject: " + std::string(success ? "Successful Mail Delivery Report"
+                                   : delayed ? "Delayed Mail (still being retried)"
+                                             : "Undelivered Mail Returned to Sender") + "\r\n";
     m += "To: " + sender + "\r\n";
     m += "Auto-Submitted: auto-replied\r\n";
     m += "MIME-Version: 1.0\r\n";
@@ -54,9 +60,13 @@ std::string make_bounce(const std::string& myhostname, const std::string& queue_
     m += "--" + boundary + "\r\n";
     m += "Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
     m += "This is the mail system at host " + myhostname + ".\r\n\r\n";
-    m += delayed ? "Your message could not be delivered yet; it will be retried.\r\n\r\n"
-                 : "I'm sorry to have to inform you that your message could not\r\n"
-                   "be delivered to one or more recipients.\r\n\r\n";
+    m += success   ? "Your message was successfully delivered to the destination(s)\r\n"
+                     "listed below. If the message was delivered to mailbox you will\r\n"
+                     "receive no further notifications. Otherwise you may still receive\r\n"
+                     "notifications of mail delivery errors from other systems.\r\n\r\n"
+         : delayed ? "Your message could not be delivered yet; it will be retried.\r\n\r\n"
+                   : "I'm sorry to have to inform you that your message could not\r\n"
+                     "be delivered to one or more recipients.\r\n\r\n";
     for (const auto& f : failures) m += "<" + f.recipient + ">: " + f.diagnostic + "\r\n";
     m += "\r\n--" + boundary + "\r\n";
     m += "Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n";
@@ -64,19 +74,33 @@ std::string make_bounce(const std::string& myhostname, const std::string& queue_
     m += "Reporting-MTA: dns; " + myhostname + "\r\n";
     m += "X-Postfix-Queue-ID: " + queue_id + "\r\n";
     m += "X-Postfix-Sender: rfc822; " + sender + "\r\n";
+    if (!options.envid.empty()) m += "Original-Envelope-Id: " + options.envid + "\r\n";
     m += "Arrival-Date: " + rfc5322_date(static_cast<std::time_t>(arrival)) + "\r\n";
     for (const auto& f : failures) {
         m += "\r\nFinal-Recipient: rfc822; " + f.recipient + "\r\n";
-        if (!f.original.empty() && f.original != f.recipient)
+        if (!f.orcpt.empty())
+            m += "Original-Recipient: " + f.orcpt + "\r\n";
+        else if (!f.original.empty() && f.original != f.recipient)
             m += "Original-Recipient: rfc822;" + f.original + "\r\n";
-        m += std::string("Action: ") + (delayed ? "delayed" : "failed") + "\r\n";
+        m += "Action: " + (delayed && f.action == "failed" ? std::string("delayed") : f.action) + "\r\n";
         m += "Status: " + f.status + "\r\n";
         m += "Diagnostic-Code: " + f.diagnostic + "\r\n";
     }
     m += "\r\n--" + boundary + "\r\n";
-    m += "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n";
-    auto end = original_message.find("\r\n\r\n");
-    m += std::string(original_message.substr(0, end == std::string_view::npos ? original_message.size() : end + 2));
+    // RFC 3462 / RFC 3461 4.3: the whole message unless RET=HDRS (or too
+    // large for bounce_size_limit, or a success report), else its header.
+    const bool full = !success && !options.headers_only && original_message.size() <= options.size_limit;
+    if (full) {
+        m += std::string("Content-Description: ") + (delayed ? "Delayed Message" : "Undelivered Message") +
+             "\r\nContent-Type: message/rfc822\r\n\r\n";
+        m += std::string(original_message);
+        if (!original_message.empty() && !original_message.ends_with("\r\n")) m += "\r\n";
+    } else {
+        m += std::string("Content-Description: ") + (success ? "Message Headers" : "Undelivered Message Headers") +
+             "\r\nContent-Type: text/rfc822-headers\r\n\r\n";
+        auto end = original_message.find("\r\n\r\n");
+        m += std::string(original_message.substr(0, end == std::string_view::npos ? original_message.size() : end + 2));
+    }
     m += "\r\n--" + boundary + "--\r\n";
     return m;
 }
@@ -142,7 +166,8 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
     // tried in order until one is not a server failure (smtp(8)).
     asio::awaitable<std::pair<delivery::Attempt, std::string>> deliver_smtp(delivery::Nexthop hop, std::string sender,
                                                                             std::vector<std::string> rcpts,
-                                                                            const std::string& content, std::string id) {
+                                                                            const std::string& content, std::string id,
+                                                                            const delivery::DsnParameters* dsn) {
         auto resolve = settings.resolve;
         auto session_for = settings.smtp_session;
         const std::size_t session_limit = settings.mx_session_limit;
@@ -176,7 +201,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                                     (options.sasl ? options.sasl->user : "") + "|" + options.helo_name;
             std::unique_ptr<delivery::Session> session = take_idle(key);
             if (session) {
-                auto reuse = session->transfer(sender, rcpts, content);
+                auto reuse = session->transfer(sender, rcpts, content, dsn);
                 attempt = co_await std::move(reuse);
                 // A kept session the server has closed meanwhile: a new one.
                 if (attempt.try_next) session.reset();
@@ -198,7 +223,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 }
                 if (!opened.tls_log.empty()) maillog::line("smtp", opened.tls_log);
                 if (session) {
-                    auto transfer = session->transfer(sender, rcpts, content);
+                    auto transfer = session->transfer(sender, rcpts, content, dsn);
                     attempt = co_await std::move(transfer);
                 } else {
                     attempt = std::move(opened);
@@ -345,17 +370,24 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 hops[r.nexthop.text] = r.nexthop;
             } else if (r.kind == Route::Kind::bounce || expired) {
                 log_result(i, "none", "5.0.0", "bounced", r.reason);
-                failures.push_back({env.recipients[i].address, env.recipients[i].original, "5.0.0",
-                                    "X-Postfix; " + r.reason});
+                if (proto::smtp::notify_of(env.recipients[i].dsn_notify).failure)
+                    failures.push_back({env.recipients[i].address, env.recipients[i].original, "5.0.0",
+                                        "X-Postfix; " + r.reason, "failed", env.recipients[i].dsn_orcpt});
                 done.push_back(i);
             } else {
                 log_result(i, "none", "4.0.0", "deferred", r.reason);
                 deferred = true;
             }
         }
+        std::vector<Failure> successes;  // NOTIFY=SUCCESS (RFC 3461 4.1)
+        const auto notify = [&](std::size_t i) { return proto::smtp::notify_of(env.recipients[i].dsn_notify); };
         for (auto& [name, indexes] : groups) {
             std::vector<std::string> rcpts;
-            for (auto i : indexes) rcpts.push_back(routes[i].address);
+            delivery::DsnParameters dsn{env.dsn_ret, env.dsn_envid, {}};
+            for (auto i : indexes) {
+                rcpts.push_back(routes[i].address);
+                dsn.recipients.emplace_back(env.recipients[i].dsn_notify, env.recipients[i].dsn_orcpt);
+            }
             const delivery::Nexthop hop = hops[name];
             const std::size_t limit = hop.lmtp ? settings.lmtp_concurrency : settings.concurrency;
             const std::string slot = (hop.lmtp ? "lmtp:" : "smtp:") + name;
@@ -363,7 +395,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             delivery::Attempt attempt;
             std::string relay = name;
             if (hop.destination) {
-                auto op = deliver_smtp(hop, env.sender, rcpts, loaded->content, id);
+                auto op = deliver_smtp(hop, env.sender, rcpts, loaded->content, id, &dsn);
                 auto result = co_await std::move(op);
                 attempt = std::move(result.first);
                 relay = std::move(result.second);
@@ -372,7 +404,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 options.helo_name = settings.helo_name;
                 options.timeouts = settings.timeouts;
                 options.peer = hop.text;
-                auto op = delivery::deliver(io, hop, options, env.sender, rcpts, loaded->content);
+                auto op = delivery::deliver(io, hop, options, env.sender, rcpts, loaded->content, &dsn);
                 attempt = co_await std::move(op);
             }
             release(slot);
@@ -389,13 +421,22 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 if (code >= 200 && code < 300) {
                     log_result(i, relay, enhanced, "sent", text);
                     done.push_back(i);
+                    // A mailbox (LMTP) is the end: "delivered". A server that
+                    // took the DSN request on reports itself; one that did
+                    // not offer DSN leaves us to say "relayed" (RFC 3461 5.2.2).
+                    if (notify(i).success && (hop.lmtp || !attempt.dsn_offered))
+                        successes.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
+                                             (hop.lmtp ? "lmtp; " : "smtp; ") + text,
+                                             hop.lmtp ? "delivered" : "relayed", env.recipients[i].dsn_orcpt});
                 } else if (code >= 500 || (expired && code >= 400)) {
                     log_result(i, relay, enhanced, "bounced", text);
-                    failures.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
-                                        (!rr.code && !attempt.connected ? "X-Postfix; "
-                                         : hop.lmtp                    ? "lmtp; "
-                                                                       : "smtp; ") +
-                                            text});
+                    if (notify(i).failure)
+                        failures.push_back({env.recipients[i].address, env.recipients[i].original, enhanced,
+                                            (!rr.code && !attempt.connected ? "X-Postfix; "
+                                             : hop.lmtp                    ? "lmtp; "
+                                                                           : "smtp; ") +
+                                                text,
+                                            "failed", env.recipients[i].dsn_orcpt});
                     done.push_back(i);
                 } else {
                     log_result(i, relay, enhanced, "deferred", text);
@@ -410,8 +451,8 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             bounce.sender = "";
             bounce.recipients.push_back({env.sender, env.sender, false, 0});
             bounce.protocol = "local";
-            std::string content = make_bounce(settings.helo_name, id, env.sender, failures,
-                                              loaded->content, arrival, false);
+            std::string content = make_bounce(settings.helo_name, id, env.sender, failures, loaded->content,
+                                              arrival, false, report_options(env));
             auto write = [this, &bounce, &content] { return store.commit(bounce, content); };
             int err = co_await on_blocking(std::move(write));
             if (err) {
@@ -431,6 +472,24 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 schedule(bounce.id);
             }
         }
+        if (!successes.empty() && !env.sender.empty()) {
+            // Best effort: the deliveries happened whether or not the report is written.
+            queue::Envelope report;
+            report.id = store.new_id();
+            report.arrival = std::time(nullptr);
+            report.recipients.push_back({env.sender, env.sender, false, 0});
+            report.protocol = "local";
+            std::string content = make_bounce(settings.helo_name, id, env.sender, successes, loaded->content,
+                                              arrival, false, report_options(env));
+            auto write = [this, &report, &content] { return store.commit(report, content); };
+            int err = co_await on_blocking(std::move(write));
+            if (err) {
+                maillog::line("qmgr", id + ": warning: cannot queue the delivery report: " + std::strerror(err));
+            } else {
+                maillog::line("bounce", id + ": sender delivery status notification: " + report.id);
+                schedule(report.id);
+            }
+        }
         if (!done.empty()) {
             auto mark = [this, id, &env, &done] { return store.mark_done(id, env, done); };
             int err = co_await on_blocking(std::move(mark));
@@ -441,6 +500,14 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             if (!env.recipients[i].done && std::find(done.begin(), done.end(), i) == done.end()) ++remaining;
         if (remaining == 0) maillog::line("qmgr", id + ": removed");
         finish(id, remaining > 0 && deferred);
+    }
+
+    ReportOptions report_options(const queue::Envelope& env) const {
+        ReportOptions o;
+        o.envid = env.dsn_envid;
+        o.headers_only = env.dsn_ret == "HDRS";
+        o.size_limit = settings.bounce_size_limit;
+        return o;
     }
 
     void finish(const std::string& id, bool retry) {

@@ -50,6 +50,7 @@ struct Settings {
     std::chrono::seconds maximal_backoff{4000};
     std::chrono::seconds maximal_queue_lifetime{5 * 86400};
     std::chrono::seconds bounce_queue_lifetime{5 * 86400};
+    std::size_t bounce_size_limit = 50000;
     // Deliveries at once: per destination (Postfix's
     // smtp_destination_concurrency_limit, and
     // default_destination_concurrency_limit for LMTP), and messages in
@@ -82,16 +83,27 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
-// An RFC 3464 delivery status notification for the failed recipients, as
-// the content of a new message from the null sender. Exposed for tests.
+// An RFC 3464 delivery status notification, as the content of a new message
+// from the null sender: failures (a bounce), or successes the sender asked
+// for with NOTIFY=SUCCESS (RFC 3461 4.1). Exposed for tests.
 struct Failure {
     std::string recipient;
     std::string original;
     std::string status;  // "5.1.1"
     std::string diagnostic;  // "smtp; 550 5.1.1 User unknown"
+    std::string action = "failed";  // RFC 3464 2.3.3: failed, delayed, delivered, relayed
+    std::string orcpt;              // the client's ORCPT ("rfc822;addr"), else empty
+};
+// RFC 3461 4.3, 4.4 and Postfix's bounce_size_limit: what of the original
+// message goes back, and the envelope id to quote.
+struct ReportOptions {
+    std::string envid;
+    bool headers_only = false;          // RET=HDRS
+    std::size_t size_limit = 50000;     // bounce_size_limit: larger, and only the headers go back
 };
 std::string make_bounce(const std::string& myhostname, const std::string& queue_id,
                         const std::string& sender, const std::vector<Failure>& failures,
-                        std::string_view original_message, std::int64_t arrival, bool delayed);
+                        std::string_view original_message, std::int64_t arrival, bool delayed,
+                        const ReportOptions& options = {});
 
 }  // namespace mta::qmgr

@@ -20,8 +20,9 @@ std::string cmd(LineClient& c, const std::string& line) {
 }
 
 // A minimal SMTP server (Python) that stores the raw bytes of one DATA
-// exchange, dot-stuffing and all, in a file, then exits.
-Process capture_server(const TempDir& dir, int port) {
+// exchange, dot-stuffing and all, in a file, then exits. With dsn, it offers
+// DSN too; every command line it gets is kept in FILE.commands.
+Process capture_server(const TempDir& dir, int port, bool dsn = false) {
     dir.write("capture.py",
               "import socket, sys\n"
               "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
@@ -34,8 +35,10 @@ Process capture_server(const TempDir& dir, int port) {
               "   while True:\n"
               "    line = f.readline()\n"
               "    if not line: break\n"
+              "    open(sys.argv[2] + '.commands', 'ab').write(line)\n"
               "    verb = line[:4].upper()\n"
-              "    if verb == b'EHLO': c.sendall(b'250-capture\\r\\n250 8BITMIME\\r\\n')\n"
+              "    if verb == b'EHLO': c.sendall(b'250-capture\\r\\n' + (b'250-DSN\\r\\n' if sys.argv[3] == '1' else b'')"
+              " + b'250 8BITMIME\\r\\n')\n"
               "    elif verb == b'DATA':\n"
               "        c.sendall(b'354 go\\r\\n'); raw = b''\n"
               "        while not raw.endswith(b'\\r\\n.\\r\\n'): raw += f.readline()\n"
@@ -44,7 +47,8 @@ Process capture_server(const TempDir& dir, int port) {
               "    else: c.sendall(b'250 2.0.0 ok\\r\\n')\n"
               "  except OSError:\n"
               "   pass  # a probe that connected and left\n");
-    Process p({"/usr/bin/python3", dir.file("capture.py"), std::to_string(port), dir.file("captured")},
+    Process p({"/usr/bin/python3", dir.file("capture.py"), std::to_string(port), dir.file("captured"),
+               dsn ? "1" : "0"},
               dir.file("capture.log"));
     wait_for_tcp("127.0.0.1", port);
     return p;
@@ -156,4 +160,91 @@ TEST(MtaDelivery, VirtualAliasesExpandToEveryTarget) {
     EXPECT_EQ(probe.wait_for_mail("alice", 1).size(), 1u);
     EXPECT_EQ(probe.wait_for_mail("bob", 1).size(), 1u);
     EXPECT_TRUE(probe.maillog_has("to=<alice@example.org>, orig_to=<sales@example.org>"));
+}
+
+// RFC 3461 5.2: a server that offers DSN gets the client's RET, ENVID,
+// NOTIFY and ORCPT (xtext again), and reports itself: no notice from us.
+TEST(MtaDelivery, DsnParametersArePassedOnToAServerThatOffersDsn) {
+    TempDir cap;
+    int port = free_port();
+    Process server = capture_server(cap, port, true);
+    mtatest::Options o;
+    o.main_cf = "relayhost = [127.0.0.1]:" + std::to_string(port) + "\n";
+    MtaInstance mta(o);
+    LineClient c("127.0.0.2", 0, "127.0.0.1", mta.port());
+    c.reply();
+    cmd(c, "EHLO trusted.example");
+    ASSERT_EQ(cmd(c, "MAIL FROM:<alice@example.org> RET=HDRS ENVID=env+2B1"), "250 2.1.0 Ok");
+    ASSERT_EQ(cmd(c, "RCPT TO:<friend@remote.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Friend+2Bx@remote.example"),
+              "250 2.1.5 Ok");
+    ASSERT_EQ(cmd(c, "DATA").substr(0, 4), "354 ");
+    c.send("Subject: dsn on\r\n\r\nbody\r\n.\r\n");
+    EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+    ASSERT_TRUE(wait_for_file(cap.file("captured"))) << mta.maillog();
+    std::string commands = read_file(cap.file("captured.commands"));
+    EXPECT_NE(commands.find("MAIL FROM:<alice@example.org> RET=HDRS ENVID=env+2B1\r\n"), std::string::npos) << commands;
+    EXPECT_NE(commands.find("RCPT TO:<friend@remote.example> NOTIFY=SUCCESS,FAILURE "
+                            "ORCPT=rfc822;Friend+2Bx@remote.example\r\n"),
+              std::string::npos)
+        << commands;
+    ASSERT_TRUE(mta.maillog_has("status=sent (250 2.0.0 captured)"));
+    ASSERT_TRUE(mta.maillog_has(": removed"));
+    EXPECT_EQ(mta.maillog().find("delivery status notification"), std::string::npos) << mta.maillog();
+}
+
+// NOTIFY and RET honoured in our own reports: SUCCESS gives a "delivered"
+// report with the envelope id and ORCPT, NEVER suppresses the bounce, and
+// RET=HDRS returns the header only where the default returns the message.
+TEST(MtaDelivery, NotifyAndRetShapeTheReports) {
+    RefusingNexthop sink;
+    MtaInstance mta(sink.options());
+    auto send = [&](const std::string& mail, const std::string& rcpt, const std::string& subject) {
+        LineClient c("127.0.0.2", 0, "127.0.0.1", mta.port());
+        c.reply();
+        cmd(c, "EHLO trusted.example");
+        EXPECT_EQ(cmd(c, mail), "250 2.1.0 Ok");
+        EXPECT_EQ(cmd(c, rcpt), "250 2.1.5 Ok");
+        EXPECT_EQ(cmd(c, "DATA").substr(0, 4), "354 ");
+        c.send("Subject: " + subject + "\r\n\r\nthe body of " + subject + "\r\n.\r\n");
+        EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+    };
+    send("MAIL FROM:<alice@example.org> ENVID=E1", "RCPT TO:<bob@example.org> NOTIFY=SUCCESS ORCPT=rfc822;Bob@example.org",
+         "success");
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string report = read_file(files[0]);
+    EXPECT_NE(report.find("Subject: Successful Mail Delivery Report"), std::string::npos) << report;
+    EXPECT_NE(report.find("Original-Envelope-Id: E1"), std::string::npos) << report;
+    EXPECT_NE(report.find("Original-Recipient: rfc822;Bob@example.org"), std::string::npos) << report;
+    EXPECT_NE(report.find("Action: delivered"), std::string::npos) << report;
+    EXPECT_EQ(mta.wait_for_mail("bob", 1).size(), 1u);
+
+    send("MAIL FROM:<alice@example.org>", "RCPT TO:<nobody@remote.test> NOTIFY=NEVER", "never");
+    send("MAIL FROM:<alice@example.org> RET=HDRS", "RCPT TO:<nobody@remote.test>", "headers");
+    send("MAIL FROM:<alice@example.org>", "RCPT TO:<nobody@remote.test>", "full");
+    files = mta.wait_for_mail("alice", 3);
+    ASSERT_EQ(files.size(), 3u) << mta.maillog();
+    std::string headers_only, full;
+    for (const auto& f : files) {
+        std::string m = read_file(f);
+        EXPECT_EQ(m.find("Subject: never"), std::string::npos) << "NOTIFY=NEVER: no bounce\n" << m;
+        if (m.find("Subject: headers") != std::string::npos) headers_only = m;
+        if (m.find("Subject: full") != std::string::npos) full = m;
+    }
+    EXPECT_NE(headers_only.find("Content-Type: text/rfc822-headers"), std::string::npos) << headers_only;
+    EXPECT_EQ(headers_only.find("the body of headers"), std::string::npos) << headers_only;
+    EXPECT_NE(full.find("Content-Type: message/rfc822"), std::string::npos) << full;
+    EXPECT_NE(full.find("the body of full"), std::string::npos) << full;
+    // Three refusals, two bounces: NEVER's was never written.
+    auto count = [&](const std::string& text) {
+        std::size_t n = 0;
+        const std::string log = mta.maillog();
+        for (auto p = log.find(text); p != std::string::npos; p = log.find(text, p + 1)) ++n;
+        return n;
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (count("to=<nobody@remote.test>") < 3 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the maillog, bounded
+    EXPECT_EQ(count("status=bounced"), 3u) << mta.maillog();
+    EXPECT_EQ(count("sender non-delivery notification"), 2u) << mta.maillog();
 }
