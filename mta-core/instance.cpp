@@ -938,6 +938,19 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     p.message.append_dot_mydomain = s.boolean("append_dot_mydomain");
     p.message.expand = b.alias_expander(s, is_local);
     p.message_size_limit = static_cast<std::size_t>(s.integer("message_size_limit", 0, 1LL << 40));
+    q.filter_route = [](const std::string& filter, const std::string& rcpt) -> qmgr::Route {
+        qmgr::Route r;
+        r.address = rcpt;
+        std::string err;
+        auto n = parse_nexthop(filter, false, &err);
+        if (!n) {
+            r.kind = qmgr::Route::Kind::defer;
+            r.reason = "bad FILTER action \"" + filter + "\": " + err;
+            return r;
+        }
+        r.nexthop = *n;
+        return r;
+    };
     q.route = [=](const std::string& rcpt) -> qmgr::Route {
         qmgr::Route r;
         r.address = rcpt;

@@ -363,7 +363,9 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         };
         for (std::size_t i = 0; i < env.recipients.size(); ++i) {
             if (env.recipients[i].done) continue;
-            routes[i] = settings.route(env.recipients[i].address);
+            routes[i] = env.filter.empty() || !settings.filter_route
+                            ? settings.route(env.recipients[i].address)
+                            : settings.filter_route(env.filter, env.recipients[i].address);
             const auto& r = routes[i];
             if (r.kind == Route::Kind::deliver) {
                 groups[r.nexthop.text].push_back(i);

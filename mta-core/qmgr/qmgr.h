@@ -37,6 +37,9 @@ struct Route {
 
 struct Settings {
     std::function<Route(const std::string& recipient)> route;
+    // A message with a FILTER action (access(5)): every recipient goes to the
+    // filter's transport:destination, which hands the message back after it.
+    std::function<Route(const std::string& filter, const std::string& recipient)> filter_route;
     // The smtp transport: the addresses of a destination (DNS, delivery/mx.h)
     // and how to talk to one of them (TLS policy, AUTH credentials).
     std::function<boost::asio::awaitable<delivery::Resolution>(delivery::Destination)> resolve;

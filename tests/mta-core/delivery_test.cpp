@@ -248,3 +248,26 @@ TEST(MtaDelivery, NotifyAndRetShapeTheReports) {
     EXPECT_EQ(count("status=bounced"), 3u) << mta.maillog();
     EXPECT_EQ(count("sender non-delivery notification"), 2u) << mta.maillog();
 }
+
+// access(5) FILTER transport:destination: the whole message goes to the
+// filter (an after-queue content filter), not to the recipient's mailbox.
+TEST(MtaDelivery, AFilterActionSendsTheMessageToTheFilter) {
+    TempDir cap;
+    int port = free_port();
+    Process server = capture_server(cap, port);
+    mtatest::Options o;
+    o.main_cf = "smtpd_recipient_restrictions = check_recipient_access inline:{ "
+                "{ alice@example.org = FILTER smtp:[127.0.0.1]:" + std::to_string(port) + " } }\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--from",
+                  "someone@remote.example", "--to", "alice@example.org,bob@example.org", "--header",
+                  "Subject: through the filter"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(wait_for_file(cap.file("captured"))) << mta.maillog();
+    EXPECT_NE(read_file(cap.file("captured")).find("Subject: through the filter"), std::string::npos);
+    std::string commands = read_file(cap.file("captured.commands"));
+    EXPECT_NE(commands.find("RCPT TO:<alice@example.org>"), std::string::npos) << commands;
+    EXPECT_NE(commands.find("RCPT TO:<bob@example.org>"), std::string::npos) << "every recipient: " << commands;
+    EXPECT_TRUE(mta.maillog_has("to=<alice@example.org>, relay=127.0.0.1[127.0.0.1]:" + std::to_string(port)));
+    EXPECT_TRUE(mta.mail_files("alice").empty());
+}
