@@ -741,6 +741,7 @@ void configure_smtp_transport(Builder& b, const std::string& myhostname, qmgr::S
     base.sasl_security = sasl_security;
     base.sasl_tls_security = sasl_tls_security;
     base.sasl_mechanism_filter = mechanism_filter;
+    base.line_length_limit = static_cast<std::size_t>(s.integer("smtp_line_length_limit", 0, 1 << 20));
     q.smtp_session = [base, tls_policy_map, passwords, verify_match, secure_match](
                          const delivery::Nexthop& hop, const delivery::Target& target) {
         delivery::SessionOptions o = base;
@@ -898,6 +899,7 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.maximal_queue_lifetime = s.time("maximal_queue_lifetime", 'd');
     q.bounce_queue_lifetime = s.time("bounce_queue_lifetime", 'd');
     q.bounce_size_limit = static_cast<std::size_t>(s.integer("bounce_size_limit", 0, 1ll << 30));
+    q.lmtp_line_length_limit = static_cast<std::size_t>(s.integer("lmtp_line_length_limit", 0, 1 << 20));
     std::string error;
     auto transport_of = [&](std::string_view param) -> std::optional<delivery::Nexthop> {
         std::string t = s.str(param);

@@ -22,15 +22,28 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-std::string dot_stuff(std::string_view content) {
+std::string dot_stuff(std::string_view content, std::size_t line_limit) {
     std::string out;
     out.reserve(content.size() + content.size() / 64 + 8);
     bool line_start = true;
+    std::size_t line_length = 0;  // bytes of the current line sent, its CR not counted
     for (std::size_t i = 0; i < content.size(); ++i) {
         char c = content[i];
-        if (line_start && c == '.') out.push_back('.');
+        if (line_start && c == '.') {
+            out.push_back('.');
+            ++line_length;
+        }
+        const bool ends_line = c == '\r' || c == '\n';
+        if (!ends_line && line_limit && line_length >= line_limit) {
+            // Postfix's smtp_line_length_limit: <CR><LF><SPACE> goes in, the
+            // way least harmful to MIME; the space starts a new line.
+            out += "\r\n ";
+            line_length = 1;
+        }
         out.push_back(c);
+        if (!ends_line) ++line_length;
         line_start = c == '\n';
+        if (line_start) line_length = 0;
     }
     if (!out.empty() && !out.ends_with("\r\n")) out += "\r\n";
     out += ".\r\n";
@@ -591,7 +604,7 @@ asio::awaitable<Attempt> Session::transfer(const std::string& sender, const std:
         state_->reusable = data->code != 421;
         co_return a;
     }
-    const std::string stuffed = dot_stuff(content);
+    const std::string stuffed = dot_stuff(content, o.line_length_limit);
     if (!co_await c.send(stuffed, t.data_xfer)) {
         fail_all(a, 421, "4.4.2", c.error() + " while sending message content");
         for (auto& r : a.recipients) r = {};

@@ -58,6 +58,7 @@ struct SessionOptions {
     std::optional<SaslCredentials> sasl;      // AUTH when set
     SaslSecurity sasl_security, sasl_tls_security;
     std::vector<std::string> sasl_mechanism_filter;
+    std::size_t line_length_limit = 998;  // smtp_line_length_limit / lmtp_line_length_limit
 };
 
 struct RecipientResult {
@@ -137,7 +138,9 @@ boost::asio::awaitable<Attempt> deliver(boost::asio::any_io_executor ex, const N
                                         const std::string& content, const DsnParameters* dsn = nullptr);
 
 // RFC 5321 4.5.2: a line starting with "." gets another one. Content must be
-// CRLF lines (what the queue holds).
-std::string dot_stuff(std::string_view content);
+// CRLF lines (what the queue holds). A line longer than line_limit (0: no
+// limit) is broken by inserting <CR><LF><SPACE>, as Postfix does for
+// smtp_line_length_limit (RFC 5321 4.5.3.1.6: 998 octets before the CRLF).
+std::string dot_stuff(std::string_view content, std::size_t line_limit = 0);
 
 }  // namespace mta::delivery

@@ -406,6 +406,8 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 options.helo_name = settings.helo_name;
                 options.timeouts = settings.timeouts;
                 options.peer = hop.text;
+                options.line_length_limit = hop.lmtp ? settings.lmtp_line_length_limit
+                                                     : delivery::SessionOptions{}.line_length_limit;
                 auto op = delivery::deliver(io, hop, options, env.sender, rcpts, loaded->content, &dsn);
                 attempt = co_await std::move(op);
             }

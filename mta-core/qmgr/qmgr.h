@@ -54,6 +54,7 @@ struct Settings {
     std::chrono::seconds maximal_queue_lifetime{5 * 86400};
     std::chrono::seconds bounce_queue_lifetime{5 * 86400};
     std::size_t bounce_size_limit = 50000;
+    std::size_t lmtp_line_length_limit = 998;
     // Deliveries at once: per destination (Postfix's
     // smtp_destination_concurrency_limit, and
     // default_destination_concurrency_limit for LMTP), and messages in

@@ -119,3 +119,23 @@ TEST(OutboundMessage, WhatAMessageNeedsFromTheServer) {
     EXPECT_TRUE(address.smtputf8);
     EXPECT_EQ(address.size, std::string("Subject: hi\r\n\r\nx\r\n").size());
 }
+
+// RFC 5321 4.5.2 dot-stuffing, and smtp_line_length_limit: a longer line is
+// broken with <CR><LF><SPACE>, never a dot-stuffing mistake or a bare line end.
+TEST(OutboundData, DotStuffingAndLongLinesBrokenAsPostfixDoes) {
+    using mta::delivery::dot_stuff;
+    EXPECT_EQ(dot_stuff("a\r\n.b\r\n..\r\n"), "a\r\n..b\r\n...\r\n.\r\n");
+    EXPECT_EQ(dot_stuff("no end"), "no end\r\n.\r\n");
+    EXPECT_EQ(dot_stuff("abcdefgh\r\n", 3), "abc\r\n de\r\n fg\r\n h\r\n.\r\n");
+    EXPECT_EQ(dot_stuff(".abcd\r\n", 3), "..a\r\n bc\r\n d\r\n.\r\n");
+    EXPECT_EQ(dot_stuff("abc\r\n", 3), "abc\r\n.\r\n") << "a line of exactly the limit stays whole";
+    const std::string long_line(3000, 'x');
+    const std::string out = dot_stuff("Subject: s\r\n\r\n" + long_line + "\r\n", 998);
+    std::size_t start = 0;
+    for (auto end = out.find("\r\n"); end != std::string::npos; start = end + 2, end = out.find("\r\n", start))
+        EXPECT_LE(end - start, 998u);
+    std::string joined;
+    for (std::size_t p = 0; p < out.size(); ++p)
+        if (!(out.compare(p, 3, "\r\n ") == 0 && (p += 2))) joined += out[p];
+    EXPECT_NE(joined.find(long_line), std::string::npos) << "nothing lost";
+}
