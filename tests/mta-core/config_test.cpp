@@ -676,3 +676,10 @@ TEST(MtaConfigPrint, NonDefaultLikePostconfN) {
     EXPECT_EQ(s.print_non_default(),
               "mydomain = x\nmyhostname = a b c\nmyorigin = one two\nrelayhost =\n");
 }
+
+// find_param searches the table by binary search: it must stay sorted.
+TEST(MtaConfigTable, TheTableIsSortedByName) {
+    auto table = mta::config::parameter_table();
+    for (std::size_t i = 1; i < table.size(); ++i)
+        EXPECT_LT(table[i - 1].name, table[i].name) << "out of order at " << table[i].name;
+}
