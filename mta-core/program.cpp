@@ -11,6 +11,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -69,7 +74,7 @@ public:
           server_(rt.io, rt.metrics, services_), flush_signal_(rt.io, SIGUSR1) {
         store_.prepare();
         prepare_maildrop(*inst);
-        for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt"})
+        for (const char* sub : {"", "/incoming", "/active", "/hold", "/corrupt", "/defer"})
             chown_tree(inst->queue_directory + sub, inst->mail_owner);
         ::mkdir((inst->queue_directory + "/pid").c_str(), 0755);
         {
@@ -178,7 +183,9 @@ MtaProgram::MtaProgram() {
         "  --print-config      print the non-default main.cf settings (as postconf -n)\n"
         "  --print-defaults    print every parameter mta-core knows with its default (as postconf -d),\n"
         "                      and those Postfix has that mta-core does not do, with what to use\n"
-        "  queue list          list the queue (as postqueue -p)\n"
+        "  queue list          list the queue (as postqueue -p), with why and until when\n"
+        "                      deferred mail waits, then the shape of the queue\n"
+        "  queue shape         messages by recipient domain and age in minutes (as qshape)\n"
         "  queue show ID       print one queued message with its envelope\n"
         "  queue flush         ask the running server to retry deferred mail now\n"
         "  queue delete ID|ALL remove messages (as postsuper -d)\n"
@@ -251,32 +258,107 @@ int queue_command(const std::vector<std::string>& args, const std::string& queue
         if (in >> pid && pid > 1 && ::kill(static_cast<pid_t>(pid), SIGUSR1) == 0) return true;
         return false;
     };
-    if (verb == "list") {
-        std::size_t count = 0, bytes = 0;
-        std::printf("-Queue ID-    --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
+    // qshape(1)'s table: messages by recipient domain and age in minutes.
+    auto shape = [&]() {
+        static constexpr int limits[] = {5, 10, 20, 40, 80, 160, 320, 640, 1280};
+        constexpr std::size_t buckets = std::size(limits) + 1;
+        std::map<std::string, std::array<std::size_t, buckets + 1>> rows;  // [0]: total
+        std::array<std::size_t, buckets + 1> total{};
+        const std::time_t now = std::time(nullptr);
         for (auto place : {queue::Place::active, queue::Place::hold}) {
             for (const auto& id : store.list(place)) {
                 std::string err;
                 auto m = store.load(place, id, &err);
                 if (!m) continue;
-                char when[32];
-                std::time_t t = m->envelope.arrival;
-                struct tm tm;
-                ::localtime_r(&t, &tm);
-                std::strftime(when, sizeof when, "%a %b %e %H:%M:%S", &tm);
+                const long minutes = static_cast<long>((now - m->envelope.arrival) / 60);
+                std::size_t b = 0;
+                while (b < std::size(limits) && minutes >= limits[b]) ++b;
+                std::set<std::string> domains;
+                for (const auto& r : m->envelope.recipients) {
+                    if (r.done) continue;
+                    auto at = r.address.rfind('@');
+                    domains.insert(maillog::printable(at == std::string::npos ? "" : r.address.substr(at + 1)));
+                }
+                for (const auto& d : domains) {
+                    auto& row = rows[d];
+                    ++row[0];
+                    ++row[b + 1];
+                }
+                ++total[0];
+                ++total[b + 1];
+            }
+        }
+        std::printf("%30s %5s", "", "T");
+        for (int l : limits) std::printf(" %5d", l);
+        std::printf(" %5s\n", "1280+");
+        auto print_row = [&](const std::string& name, const std::array<std::size_t, buckets + 1>& row) {
+            std::printf("%30s", name.substr(0, 30).c_str());
+            for (std::size_t v : row) std::printf(" %5zu", v);
+            std::printf("\n");
+        };
+        print_row("TOTAL", total);
+        for (const auto& [domain, row] : rows) print_row(domain, row);
+    };
+    if (verb == "list") {
+        std::size_t count = 0, bytes = 0;
+        std::printf("-Queue ID-    --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
+        auto when_text = [](std::time_t t) {
+            char when[32];
+            struct tm tm;
+            ::localtime_r(&t, &tm);
+            std::strftime(when, sizeof when, "%a %b %e %H:%M:%S", &tm);
+            return std::string(when);
+        };
+        for (auto place : {queue::Place::active, queue::Place::hold}) {
+            for (const auto& id : store.list(place)) {
+                std::string err;
+                auto m = store.load(place, id, &err);
+                if (!m) continue;
                 std::printf("%-12s%c %8zu %20s  %s\n", id.c_str(), place == queue::Place::hold ? '!' : ' ',
-                            m->content.size(), when, maillog::printable(m->envelope.sender).c_str());
+                            m->content.size(), when_text(m->envelope.arrival).c_str(),
+                            maillog::printable(m->envelope.sender).c_str());
+                // As postqueue -p: each reason in parentheses above the
+                // recipients it holds back; then when the next try is due.
+                auto info = place == queue::Place::active ? store.read_defer_info(id) : std::nullopt;
+                std::vector<std::string> printed;
+                if (info) {
+                    std::vector<std::string> order;
+                    for (const auto& [rcpt, reason] : info->reasons)
+                        if (std::find(order.begin(), order.end(), reason) == order.end()) order.push_back(reason);
+                    for (const auto& reason : order) {
+                        std::printf("(%s)\n", maillog::printable(reason).c_str());
+                        for (const auto& r : m->envelope.recipients) {
+                            if (r.done) continue;
+                            bool held = std::any_of(info->reasons.begin(), info->reasons.end(), [&](const auto& p) {
+                                return p.first == r.address && p.second == reason;
+                            });
+                            if (!held) continue;
+                            std::printf("%44s%s\n", "", maillog::printable(r.address).c_str());
+                            printed.push_back(r.address);
+                        }
+                    }
+                }
                 for (const auto& r : m->envelope.recipients)
-                    if (!r.done) std::printf("%44s%s\n", "", maillog::printable(r.address).c_str());
+                    if (!r.done && std::find(printed.begin(), printed.end(), r.address) == printed.end())
+                        std::printf("%44s%s\n", "", maillog::printable(r.address).c_str());
+                if (info)
+                    std::printf("%44s(next attempt %s)\n", "",
+                                when_text(static_cast<std::time_t>(info->next_attempt)).c_str());
                 std::printf("\n");
                 ++count;
                 bytes += m->content.size();
             }
         }
-        if (count == 0)
+        if (count == 0) {
             std::printf("Mail queue is empty\n");
-        else
-            std::printf("-- %zu Kbytes in %zu Request%s.\n", (bytes + 1023) / 1024, count, count == 1 ? "" : "s");
+        } else {
+            std::printf("-- %zu Kbytes in %zu Request%s.\n\n", (bytes + 1023) / 1024, count, count == 1 ? "" : "s");
+            shape();
+        }
+        return 0;
+    }
+    if (verb == "shape" && args.size() == 2) {
+        shape();
         return 0;
     }
     if (verb == "show" && args.size() == 3) {
@@ -325,7 +407,7 @@ int queue_command(const std::vector<std::string>& args, const std::string& queue
         signal_flush();
         return rc;
     }
-    std::fprintf(stderr, "mta-core: usage: mta-core [--config FILE] queue list|show ID|flush|"
+    std::fprintf(stderr, "mta-core: usage: mta-core [--config FILE] queue list|shape|show ID|flush|"
                          "delete ID|ALL|hold ID|ALL|release ID|ALL\n");
     return 2;
 }

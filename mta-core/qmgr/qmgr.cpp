@@ -303,10 +303,14 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         return proto::daemon::run_blocking<decltype(f())>(blocking, io, std::move(f));
     }
 
-    void defer(const std::string& id) {
+    void defer(const std::string& id, std::vector<std::pair<std::string, std::string>> why = {}) {
         auto& b = backoff[id];
         b = b.count() == 0 ? settings.minimal_backoff
                            : std::min(settings.maximal_backoff, b * 2);
+        // The note `queue list` shows; advisory, so written off this thread
+        // and never waited for.
+        queue::DeferInfo info{static_cast<std::int64_t>(std::time(nullptr) + b.count()), std::move(why)};
+        asio::post(blocking, [store = &store, id, info = std::move(info)] { store->write_defer_info(id, info); });
         auto timer = std::make_shared<asio::steady_timer>(io, b);
         waiting[id] = timer;
         timer->async_wait([self = shared_from_this(), id, timer](boost::system::error_code ec) {
@@ -345,6 +349,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         std::vector<std::size_t> done;
         std::vector<Failure> failures;
         bool deferred = false;
+        std::vector<std::pair<std::string, std::string>> waiting_why;  // for `queue list`
         auto log_result = [&](std::size_t i, const std::string& relay, std::string_view dsn,
                               std::string_view status, const std::string& text) {
             if (metrics)
@@ -378,6 +383,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 done.push_back(i);
             } else {
                 log_result(i, "none", "4.0.0", "deferred", r.reason);
+                waiting_why.emplace_back(env.recipients[i].address, r.reason);
                 deferred = true;
             }
         }
@@ -444,6 +450,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                     done.push_back(i);
                 } else {
                     log_result(i, relay, enhanced, "deferred", text);
+                    waiting_why.emplace_back(env.recipients[i].address, text);
                     deferred = true;
                 }
             }
@@ -503,7 +510,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         for (std::size_t i = 0; i < env.recipients.size(); ++i)
             if (!env.recipients[i].done && std::find(done.begin(), done.end(), i) == done.end()) ++remaining;
         if (remaining == 0) maillog::line("qmgr", id + ": removed");
-        finish(id, remaining > 0 && deferred);
+        finish(id, remaining > 0 && deferred, std::move(waiting_why));
     }
 
     ReportOptions report_options(const queue::Envelope& env) const {
@@ -514,10 +521,10 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         return o;
     }
 
-    void finish(const std::string& id, bool retry) {
+    void finish(const std::string& id, bool retry, std::vector<std::pair<std::string, std::string>> why = {}) {
         --running;
         if (retry && !stopping) {
-            defer(id);
+            defer(id, std::move(why));
         } else {
             known.erase(id);
             backoff.erase(id);

@@ -70,6 +70,9 @@ void QueueStore::prepare() const {
         if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
             throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
     }
+    std::string defer = directory_ + "/defer";
+    if (::mkdir(defer.c_str(), 0700) != 0 && errno != EEXIST)
+        throw std::system_error(errno, std::generic_category(), "mkdir " + defer);
 }
 
 std::string QueueStore::new_id() const {
@@ -182,7 +185,10 @@ int QueueStore::mark_done(const std::string& id, const Envelope& envelope,
             std::find(indexes.begin(), indexes.end(), i) == indexes.end())
             ++remaining;
     const std::string p = path(Place::active, id);
-    if (remaining == 0) return ::unlink(p.c_str()) == 0 || errno == ENOENT ? 0 : errno;
+    if (remaining == 0) {
+        remove_defer_info(id);
+        return ::unlink(p.c_str()) == 0 || errno == ENOENT ? 0 : errno;
+    }
     int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return errno;
     int err = 0;
@@ -198,6 +204,29 @@ int QueueStore::mark_done(const std::string& id, const Envelope& envelope,
     return err;
 }
 
+void QueueStore::write_defer_info(const std::string& id, const DeferInfo& info) const {
+    if (!valid_id(id)) return;
+    const std::string final_path = directory_ + "/defer/" + id;
+    const std::string tmp = final_path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    int err = write_all(fd, serialize(info));
+    ::close(fd);
+    if (err || ::rename(tmp.c_str(), final_path.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+std::optional<DeferInfo> QueueStore::read_defer_info(const std::string& id) const {
+    if (!valid_id(id)) return std::nullopt;
+    std::string data;
+    int err = 0;
+    if (!proto::fs::read_file(directory_ + "/defer/" + id, data, err, std::size_t{1} << 24)) return std::nullopt;
+    return parse_defer_info(data);
+}
+
+void QueueStore::remove_defer_info(const std::string& id) const {
+    if (valid_id(id)) ::unlink((directory_ + "/defer/" + id).c_str());
+}
+
 int QueueStore::move(const std::string& id, Place from, Place to) const {
     if (!valid_id(id)) return EINVAL;
     if (::rename(path(from, id).c_str(), path(to, id).c_str()) != 0) return errno;
@@ -207,6 +236,7 @@ int QueueStore::move(const std::string& id, Place from, Place to) const {
 }
 
 int QueueStore::remove(Place place, const std::string& id) const {
+    remove_defer_info(id);
     if (!valid_id(id)) return EINVAL;
     return ::unlink(path(place, id).c_str()) == 0 ? 0 : errno;
 }

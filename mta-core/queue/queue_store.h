@@ -7,6 +7,8 @@
 //                 client got its 250; delivered, retried, or bounced
 //   hold/ID       kept until released (HOLD actions, `queue hold`)
 //   corrupt/ID    a file that does not parse, kept for the operator
+//   defer/ID      why a deferred message waits and until when (advisory,
+//                 defer_info.h), for `mta-core queue list`
 //
 // Every call blocks on the file system: run it off the I/O thread. Durability
 // (the rule behind the 250): write, fsync(file), name it in active/ (linkat
@@ -22,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "queue/defer_info.h"
 #include "queue/queue_file.h"
 
 namespace mta::queue {
@@ -60,6 +63,11 @@ public:
     int remove(Place place, const std::string& id) const;
     // Queue ids in a place, oldest first (ids are time-ordered).
     std::vector<std::string> list(Place place) const;
+    // The deferral note of a message (advisory: written without fsync,
+    // replaced whole by rename; removed with the message).
+    void write_defer_info(const std::string& id, const DeferInfo& info) const;
+    std::optional<DeferInfo> read_defer_info(const std::string& id) const;
+    void remove_defer_info(const std::string& id) const;
     // Remove incoming/ leftovers of a crash; returns how many.
     std::size_t remove_incomplete() const;
 

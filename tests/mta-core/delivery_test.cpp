@@ -271,3 +271,39 @@ TEST(MtaDelivery, AFilterActionSendsTheMessageToTheFilter) {
     EXPECT_TRUE(mta.maillog_has("to=<alice@example.org>, relay=127.0.0.1[127.0.0.1]:" + std::to_string(port)));
     EXPECT_TRUE(mta.mail_files("alice").empty());
 }
+
+// `mta-core queue list` as postqueue -p: why a deferred message waits (the
+// server's reply above the recipients it holds back) and until when, then
+// the queue's shape by domain and age (qshape).
+TEST(MtaDelivery, QueueListShowsWhyAndUntilWhenAndTheShape) {
+    int port = free_port();
+    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
+    wait_for_tcp("127.0.0.1", port);
+    mtatest::Options o;
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
+                "minimal_backoff_time = 300s\nmaximal_backoff_time = 600s\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "alice@example.org", "--to", "a@remote.test,b@remote.test"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(mta.maillog_has("status=deferred")) << mta.maillog();
+    std::string list;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+        list = mta.command({"queue", "list"}).output;
+        if (list.find("(next attempt") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the note is written after the attempt
+    } while (std::chrono::steady_clock::now() < deadline);
+    EXPECT_NE(list.find("\n(450 4."), std::string::npos) << list;
+    auto reason = list.find("\n(450 4.");
+    auto a = list.find("a@remote.test"), b = list.find("b@remote.test");
+    EXPECT_TRUE(reason != std::string::npos && a > reason && b > reason) << list;
+    EXPECT_NE(list.find("(next attempt "), std::string::npos) << list;
+    EXPECT_NE(list.find("-- 1 Kbytes in 1 Request."), std::string::npos) << list;
+    // The shape: one message for remote.test, less than 5 minutes old.
+    EXPECT_NE(list.find("TOTAL     1     1     0"), std::string::npos) << list;
+    EXPECT_NE(list.find("remote.test     1     1     0"), std::string::npos) << list;
+    auto shape = mta.command({"queue", "shape"});
+    EXPECT_EQ(shape.exit_code, 0);
+    EXPECT_NE(shape.output.find("remote.test     1     1"), std::string::npos) << shape.output;
+}
