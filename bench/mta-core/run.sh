@@ -18,8 +18,9 @@
 # ports in a temp dir and is stopped by PID (Postfix by postfix stop).
 #
 # Environment: MESSAGES (5000), SESSIONS (20), SIZE (5120), RUNS (3).
-# Then: 10,000 idle sessions after EHLO (IDLE, plain and TLS): mta-core's
-# resident memory, and how long a new client waits for its banner.
+# Then: 10,000 idle sessions after EHLO (IDLE), plain, then past STARTTLS on
+# a freshly started mta-core: its resident memory, and how long a new client
+# waits for its banner.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,9 +105,16 @@ wait_port "$pf_port"
 
 mc_port=$(free_port)
 mkdir -p "$tmp/mta-core"
+# A certificate for the TLS idle sessions (STARTTLS offered, not used by the load).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/key.pem" \
+  -out "$tmp/cert.pem" -days 2 -subj /CN=mx.bench.example >/dev/null 2>&1
+chmod 644 "$tmp/key.pem"
 cat > "$tmp/mta-core/main.cf" <<CONF
 queue_directory = $tmp/mc-queue
 maillog_file = $tmp/mc-maillog
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $tmp/cert.pem
+smtpd_tls_key_file = $tmp/key.pem
 $common
 CONF
 echo "127.0.0.1:$mc_port inet n - n - - smtpd" > "$tmp/mta-core/master.cf"
@@ -157,4 +165,11 @@ printf '%-10s %12s %12s\n' "postfix" "$pa" "$pd" "mta-core" "$ma" "$md"
 if [[ $idle -gt 0 ]]; then
   echo
   /usr/bin/python3 "$here/idle_sessions.py" "$mc_port" "$idle" "$mc_pid"
+  # TLS sessions on a freshly started mta-core, so the plain run's memory is not counted.
+  kill "$mc_pid"; wait "$mc_pid" 2>/dev/null || true
+  "$build/mta-core/mta-core" --config "$tmp/mta-core/main.cf" 2>>"$tmp/mta-core.log" &
+  mc_pid=$!
+  pids+=($mc_pid)
+  wait_port "$mc_port"
+  /usr/bin/python3 "$here/idle_sessions.py" "$mc_port" "$idle" "$mc_pid" tls
 fi

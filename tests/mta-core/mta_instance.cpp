@@ -100,6 +100,7 @@ void MtaInstance::start() {
 }
 
 int MtaInstance::stop() { return process_.stop(); }
+int MtaInstance::wait_exit(std::chrono::milliseconds timeout) { return process_.wait(timeout); }
 void MtaInstance::kill9() { process_.kill9(); }
 void MtaInstance::signal(int sig) { process_.signal(sig); }
 

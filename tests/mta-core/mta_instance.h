@@ -35,6 +35,10 @@ public:
 
     void start();
     int stop();
+    // Wait for the process to exit by itself (-1 on timeout), and what the
+    // next start() runs it under.
+    int wait_exit(std::chrono::milliseconds timeout);
+    void set_wrapper(std::vector<std::string> wrapper) { options_.wrapper = std::move(wrapper); }
     void kill9();
     void signal(int sig);
     pid_t pid() const { return process_.pid(); }
