@@ -940,6 +940,14 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     p.message.append_dot_mydomain = s.boolean("append_dot_mydomain");
     p.message.expand = b.alias_expander(s, is_local);
     p.message_size_limit = static_cast<std::size_t>(s.integer("message_size_limit", 0, 1LL << 40));
+    {
+        // non_smtpd_milters: the milters of local mail, run by pickup.
+        auto local = std::make_shared<milter::MilterSettings>(milter::read_milter_settings(s, inst->queue_directory));
+        if (!local->non_smtpd.empty()) {
+            local->smtpd = local->non_smtpd;
+            p.milters = std::move(local);
+        }
+    }
     q.filter_route = [](const std::string& filter, const std::string& rcpt) -> qmgr::Route {
         qmgr::Route r;
         r.address = rcpt;

@@ -40,7 +40,7 @@ struct MilterSpec {
 
 struct MilterSettings {
     std::vector<MilterSpec> smtpd;
-    // Parsed and checked; there is no local submission path to use them yet.
+    // non_smtpd_milters: run by pickup on local mail (pickup/local_milters.h).
     std::vector<MilterSpec> non_smtpd;
     // Macro names per SMFIM_* stage (proto::milter::MacroStage order), as
     // milter_*_macros configure them; a filter may replace a stage's list

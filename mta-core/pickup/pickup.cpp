@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,10 +17,13 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <future>
 
 #include "fs/dir_sync.h"
 #include "maillog.h"
 #include "message_header.h"
+#include "pickup/local_milters.h"
+#include "qmgr/qmgr.h"
 #include "queue/maildrop_file.h"
 
 namespace mta::pickup {
@@ -247,7 +251,71 @@ void Pickup::process(const std::string& name, const Settings& settings, std::vec
     }
     maillog::line("pickup", id + ": uid=" + std::to_string(st.st_uid) + " from=<" +
                                 maillog::printable(message->sender) + ">");
+    bool hold = false;
+    if (settings.milters) {
+        // The milters run on the I/O thread; this scan (on the blocking pool)
+        // waits for them. A chain cut short (shutdown) counts as tempfail.
+        auto promise = std::make_shared<std::promise<LocalVerdict>>();
+        auto verdict_of = promise->get_future();
+        auto envelope = std::make_shared<queue::Envelope>(q->envelope);
+        auto content = std::make_shared<std::string>(q->content);
+        asio::co_spawn(io_, run_local_milters(settings.milters, *envelope, *content, settings.message.myhostname),
+                       [promise, envelope, content](std::exception_ptr e, LocalVerdict v) {
+                           if (e) v = LocalVerdict{LocalVerdict::Kind::tempfail, "451 4.3.0 milter error", {}};
+                           promise->set_value(std::move(v));
+                       });
+        LocalVerdict verdict{LocalVerdict::Kind::tempfail, "451 4.3.0 mta-core is stopping", {}};
+        try {
+            verdict = verdict_of.get();
+        } catch (const std::future_error&) {
+        }
+        const std::string from = "from=<" + maillog::printable(q->envelope.sender) + ">";
+        switch (verdict.kind) {
+            case LocalVerdict::Kind::tempfail:
+                // Left in maildrop/ for a later scan, as a full disk is.
+                maillog::line("cleanup", id + ": milter-reject: END-OF-MESSAGE from local: " +
+                                             maillog::printable(verdict.reply) + "; " + from + "; kept in maildrop");
+                return;
+            case LocalVerdict::Kind::discard:
+                maillog::line("cleanup", id + ": milter-discard: END-OF-MESSAGE from local: milter triggers DISCARD "
+                                             "action; " + from);
+                ::unlink(path.c_str());
+                return;
+            case LocalVerdict::Kind::reject: {
+                maillog::line("cleanup", id + ": milter-reject: END-OF-MESSAGE from local: " +
+                                             maillog::printable(verdict.reply) + "; " + from);
+                // The submitter is gone: the refusal comes back as a bounce.
+                if (!q->envelope.sender.empty()) {
+                    std::vector<qmgr::Failure> failures;
+                    for (const auto& r : q->envelope.recipients)
+                        failures.push_back({r.address, r.original, "5.7.1", "X-Postfix; " + verdict.reply});
+                    queue::Envelope bounce;
+                    bounce.id = store_.new_id();
+                    bounce.arrival = std::time(nullptr);
+                    bounce.recipients.push_back({q->envelope.sender, q->envelope.sender, false, 0});
+                    bounce.protocol = "local";
+                    std::string report = qmgr::make_bounce(settings.message.myhostname, id, q->envelope.sender,
+                                                           failures, q->content, q->envelope.arrival, false);
+                    if (store_.commit(bounce, report) != 0) return;  // kept in maildrop: tried again
+                    maillog::line("bounce", id + ": sender non-delivery notification: " + bounce.id);
+                    queued.push_back(bounce.id);
+                }
+                ::unlink(path.c_str());
+                return;
+            }
+            case LocalVerdict::Kind::hold:
+                hold = true;
+                maillog::line("cleanup", id + ": milter-hold: END-OF-MESSAGE from local: " +
+                                             maillog::printable(verdict.hold_reason) + "; " + from);
+                break;
+            case LocalVerdict::Kind::queue:
+                break;
+        }
+        q->envelope = std::move(*envelope);
+        q->content = std::move(*content);
+    }
     int err = store_.commit(q->envelope, q->content);
+    if (!err && hold) err = store_.move(id, queue::Place::active, queue::Place::hold);
     if (err) {
         // Left in maildrop/ for the next scan (a full disk clears).
         maillog::line("pickup", id + ": warning: queue file write error: " + std::strerror(err));
@@ -260,6 +328,7 @@ void Pickup::process(const std::string& name, const Settings& settings, std::vec
     proto::fs::fsync_dir(maildrop_directory(), dir_err);
     std::string message_id(field_value(q->content, "Message-ID").value_or(""));
     maillog::line("cleanup", id + ": message-id=" + maillog::printable(message_id.substr(0, 200)));
+    if (hold) return;  // until `queue release`
     maillog::line("qmgr", id + ": from=<" + maillog::printable(q->envelope.sender) +
                               ">, size=" + std::to_string(q->content.size()) +
                               ", nrcpt=" + std::to_string(q->envelope.recipients.size()) + " (queue active)");

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 
+#include "milter/milter_config.h"
 #include "pickup/pickup_message.h"
 #include "queue/queue_store.h"
 
@@ -32,6 +33,8 @@ namespace mta::pickup {
 struct Settings {
     MessageSettings message;
     std::size_t message_size_limit = 10240000;
+    // non_smtpd_milters (local_milters.h); none when null.
+    std::shared_ptr<const milter::MilterSettings> milters;
 };
 
 class Pickup : public std::enable_shared_from_this<Pickup> {

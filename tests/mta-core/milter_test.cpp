@@ -2,8 +2,9 @@
 // wrote: a python3-milter filter (libmilter underneath) that rejects,
 // edits, quarantines or discards as its argv says; a hand-written filter
 // that hangs, closes or sends garbage on cue; and the project's own
-// policyd-greylist through its milter front end. What the client hears and
-// what reaches the mailbox (the real delivery-maildir nexthop) are checked.
+// policyd-greylist through its milter front end; and non_smtpd_milters on
+// mail from the sendmail command. What the client hears and what reaches
+// the mailbox (the real delivery-maildir nexthop) are checked.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -673,4 +674,44 @@ TEST(MtaMilter, ReloadAddsAMilterAndRefusesABadOne) {
         EXPECT_EQ(cmd(*c, "MAIL FROM:<sender@remote.example>"), "250 2.1.0 Ok");
         EXPECT_EQ(cmd(*c, "RCPT TO:<bob@example.org>"), "550 5.7.1 Command rejected") << "the running one kept";
     }
+}
+
+// non_smtpd_milters: mail from the sendmail command meets its milters in
+// pickup, as Postfix's local mail does: a header added reaches the mailbox;
+// a milter's refusal of a recipient is ignored for local mail; a discard
+// drops the message (not tested here); a reject at end of message bounces
+// it to the sender.
+TEST(MtaMilter, NonSmtpdMiltersSeeLocalMail) {
+    TempDir fdir;
+    PyMilter adds(fdir, {"--add-header", "X-Local-Milter:seen", "--reject-rcpt", "bob@example.org"});
+    const std::string bin = std::filesystem::path(MTA_POSTDROP).parent_path().string();
+    mtatest::Options o;
+    o.main_cf = "myorigin = example.org\ncommand_directory = " + bin + "\nnon_smtpd_milters = " + adds.address() + "\n";
+    MtaInstance mta(o);
+    auto sent = run({SENDMAIL, "-C", mta.dir().path(), "-f", "alice", "bob"}, "Subject: local\n\nfrom cron\n");
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+    auto files = mta.wait_for_mail("bob", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog() << mta.log();
+    std::string m = read_file(files[0]);
+    EXPECT_NE(m.find("X-Local-Milter: seen"), std::string::npos) << m;
+    EXPECT_TRUE(mta.maillog_has("ignoring a refusal of recipient <bob@example.org> of local mail"));
+    EXPECT_NE(adds.record().find("helo localhost"), std::string::npos) << adds.record();
+}
+
+TEST(MtaMilter, NonSmtpdMilterRejectOfLocalMailBouncesIt) {
+    TempDir fdir;
+    PyMilter rejects(fdir, {"--reply", "550 5.7.1 no local mail today"});
+    const std::string bin = std::filesystem::path(MTA_POSTDROP).parent_path().string();
+    mtatest::Options o;
+    o.main_cf = "myorigin = example.org\ncommand_directory = " + bin + "\nnon_smtpd_milters = " + rejects.address() + "\n";
+    MtaInstance mta(o);
+    auto sent = run({SENDMAIL, "-C", mta.dir().path(), "-f", "alice", "bob"}, "Subject: refused\n\nx\n");
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+    ASSERT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from local: 550 5.7.1 no local mail today"))
+        << mta.maillog();
+    auto bounce = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(bounce.size(), 1u) << mta.maillog();
+    EXPECT_NE(read_file(bounce[0]).find("no local mail today"), std::string::npos);
+    EXPECT_TRUE(mta.mail_files("bob").empty());
+    EXPECT_TRUE(std::filesystem::is_empty(mta.queue_dir() + "/maildrop"));
 }
