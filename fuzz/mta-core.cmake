@@ -54,3 +54,8 @@ target_include_directories(fuzz_mta_sendmail_input PRIVATE ${mta_dir})
 mp_add_fuzzer(fuzz_mta_milter_message SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_milter_message_fuzz.cpp
   ${mta_dir}/milter/message_edit.cpp)
 target_include_directories(fuzz_mta_milter_message PRIVATE ${mta_dir})
+
+# Deferral notes (defer/ID, what `queue list` shows): parse, write, parse again.
+mp_add_fuzzer(fuzz_mta_defer_info SOURCES ${CMAKE_CURRENT_LIST_DIR}/mta_defer_info_fuzz.cpp
+  ${mta_dir}/queue/defer_info.cpp ${mta_dir}/queue/queue_file.cpp)
+target_include_directories(fuzz_mta_defer_info PRIVATE ${mta_dir})

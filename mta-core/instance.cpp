@@ -899,6 +899,7 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.maximal_queue_lifetime = s.time("maximal_queue_lifetime", 'd');
     q.bounce_queue_lifetime = s.time("bounce_queue_lifetime", 'd');
     q.bounce_size_limit = static_cast<std::size_t>(s.integer("bounce_size_limit", 0, 1ll << 30));
+    q.delay_warning_time = s.time("delay_warning_time", 'h');
     q.lmtp_line_length_limit = static_cast<std::size_t>(s.integer("lmtp_line_length_limit", 0, 1 << 20));
     std::string error;
     auto transport_of = [&](std::string_view param) -> std::optional<delivery::Nexthop> {

@@ -69,7 +69,7 @@ constexpr ParamInfo params[] = {
     {"default_transport_rate_delay", "0s", S::unsupported, "not available", false, false, K::time, 's'},
     {"defer_code", "450", S::supported, "", false, false, K::integer, 0},
     {"delay_notice_recipient", "postmaster", S::ignored, "notices are not sent", false, false, K::text, 0},
-    {"delay_warning_time", "0h", S::unsupported, "delay notices are not sent yet", false, false, K::time, 'h'},
+    {"delay_warning_time", "0h", S::supported, "", false, false, K::time, 'h'},
     {"disable_dns_lookups", "no", S::ignored, "use smtp_dns_support_level", false, false, K::boolean, 0},
     {"disable_vrfy_command", "no", S::supported, "", false, false, K::boolean, 0},
     {"double_bounce_sender", "double-bounce", S::unsupported, "double bounces are not sent", false, false, K::text, 0},

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -303,13 +304,14 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         return proto::daemon::run_blocking<decltype(f())>(blocking, io, std::move(f));
     }
 
-    void defer(const std::string& id, std::vector<std::pair<std::string, std::string>> why = {}) {
+    void defer(const std::string& id, std::vector<std::pair<std::string, std::string>> why = {},
+               bool warned = false) {
         auto& b = backoff[id];
         b = b.count() == 0 ? settings.minimal_backoff
                            : std::min(settings.maximal_backoff, b * 2);
         // The note `queue list` shows; advisory, so written off this thread
         // and never waited for.
-        queue::DeferInfo info{static_cast<std::int64_t>(std::time(nullptr) + b.count()), std::move(why)};
+        queue::DeferInfo info{static_cast<std::int64_t>(std::time(nullptr) + b.count()), warned, std::move(why)};
         asio::post(blocking, [store = &store, id, info = std::move(info)] { store->write_defer_info(id, info); });
         auto timer = std::make_shared<asio::steady_timer>(io, b);
         waiting[id] = timer;
@@ -327,6 +329,10 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         std::string error;
         auto load = [this, id, &error] { return store.load(queue::Place::active, id, &error); };
         auto loaded = co_await on_blocking(std::move(load));
+        // Whether the delay notice went out already (the note of the last deferral).
+        auto read_note = [this, id] { return store.read_defer_info(id); };
+        std::optional<queue::DeferInfo> note = co_await on_blocking(std::move(read_note));
+        bool warned = note && note->warned;
         if (!loaded) {
             if (error != "No such file or directory") {
                 maillog::line("qmgr", id + ": warning: corrupt queue file: " + error);
@@ -501,6 +507,37 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 schedule(report.id);
             }
         }
+        // RFC 3464 "delayed": once, after delay_warning_time, for the
+        // recipients still waiting whose NOTIFY allows it (the default does).
+        if (deferred && !warned && !env.sender.empty() && settings.delay_warning_time.count() > 0 &&
+            std::time(nullptr) - arrival >= settings.delay_warning_time.count()) {
+            std::vector<Failure> delays;
+            for (const auto& [rcpt, reason] : waiting_why)
+                for (const auto& r : env.recipients)
+                    if (r.address == rcpt && proto::smtp::notify_of(r.dsn_notify).delay) {
+                        delays.push_back({r.address, r.original, "4.0.0", "X-Postfix; " + reason, "delayed",
+                                          r.dsn_orcpt});
+                        break;
+                    }
+            if (!delays.empty()) {
+                queue::Envelope notice;
+                notice.id = store.new_id();
+                notice.arrival = std::time(nullptr);
+                notice.recipients.push_back({env.sender, env.sender, false, 0});
+                notice.protocol = "local";
+                ReportOptions options = report_options(env);
+                options.headers_only = true;  // a delay notice carries the header only, as Postfix's
+                std::string content =
+                    make_bounce(settings.helo_name, id, env.sender, delays, loaded->content, arrival, true, options);
+                auto write = [this, &notice, &content] { return store.commit(notice, content); };
+                int err = co_await on_blocking(std::move(write));
+                if (!err) {
+                    warned = true;
+                    maillog::line("bounce", id + ": sender delay notification: " + notice.id);
+                    schedule(notice.id);
+                }
+            }
+        }
         if (!done.empty()) {
             auto mark = [this, id, &env, &done] { return store.mark_done(id, env, done); };
             int err = co_await on_blocking(std::move(mark));
@@ -510,7 +547,7 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         for (std::size_t i = 0; i < env.recipients.size(); ++i)
             if (!env.recipients[i].done && std::find(done.begin(), done.end(), i) == done.end()) ++remaining;
         if (remaining == 0) maillog::line("qmgr", id + ": removed");
-        finish(id, remaining > 0 && deferred, std::move(waiting_why));
+        finish(id, remaining > 0 && deferred, std::move(waiting_why), warned);
     }
 
     ReportOptions report_options(const queue::Envelope& env) const {
@@ -521,10 +558,11 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         return o;
     }
 
-    void finish(const std::string& id, bool retry, std::vector<std::pair<std::string, std::string>> why = {}) {
+    void finish(const std::string& id, bool retry, std::vector<std::pair<std::string, std::string>> why = {},
+                bool warned = false) {
         --running;
         if (retry && !stopping) {
-            defer(id, std::move(why));
+            defer(id, std::move(why), warned);
         } else {
             known.erase(id);
             backoff.erase(id);

@@ -54,6 +54,9 @@ struct Settings {
     std::chrono::seconds maximal_queue_lifetime{5 * 86400};
     std::chrono::seconds bounce_queue_lifetime{5 * 86400};
     std::size_t bounce_size_limit = 50000;
+    // delay_warning_time: after this long in the queue, the sender is told
+    // once that the message is still being retried (0: never).
+    std::chrono::seconds delay_warning_time{0};
     std::size_t lmtp_line_length_limit = 998;
     // Deliveries at once: per destination (Postfix's
     // smtp_destination_concurrency_limit, and

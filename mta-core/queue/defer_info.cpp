@@ -9,6 +9,7 @@ namespace mta::queue {
 
 std::string serialize(const DeferInfo& info) {
     std::string out = "next=" + std::to_string(info.next_attempt) + "\n";
+    if (info.warned) out += "warned=1\n";
     for (const auto& [rcpt, reason] : info.reasons) {
         std::string cut = reason.substr(0, max_defer_reason);
         out += "rcpt=" + escape(rcpt) + " " + escape(cut) + "\n";
@@ -29,6 +30,8 @@ std::optional<DeferInfo> parse_defer_info(std::string_view text) {
             auto r = std::from_chars(v.data(), v.data() + v.size(), info.next_attempt);
             if (r.ec != std::errc() || r.ptr != v.data() + v.size()) return std::nullopt;
             have_next = true;
+        } else if (line == "warned=1") {
+            info.warned = true;
         } else if (line.starts_with("rcpt=")) {
             std::string_view v = line.substr(5);
             auto sp = v.find(' ');

@@ -4,6 +4,7 @@
 // this is written without fsync and a missing or bad one is only not shown.
 //
 //   next=EPOCH
+//   warned=1                 the delay notice went out (absent otherwise)
 //   rcpt=ADDRESS REASON      one per recipient still waiting (%XX-escaped)
 //
 // No I/O; queue_store.h reads and writes the files under defer/.
@@ -20,6 +21,7 @@ namespace mta::queue {
 
 struct DeferInfo {
     std::int64_t next_attempt = 0;  // seconds since the epoch
+    bool warned = false;            // the sender had its delay notice (delay_warning_time)
     std::vector<std::pair<std::string, std::string>> reasons;  // recipient, reason
 };
 

@@ -307,3 +307,39 @@ TEST(MtaDelivery, QueueListShowsWhyAndUntilWhenAndTheShape) {
     EXPECT_EQ(shape.exit_code, 0);
     EXPECT_NE(shape.output.find("remote.test     1     1"), std::string::npos) << shape.output;
 }
+
+// delay_warning_time: a message still waiting after it tells its sender
+// once ("Delayed Mail", Action: delayed), however many tries follow.
+TEST(MtaDelivery, ADelayNoticeGoesOutOnceAfterDelayWarningTime) {
+    int port = free_port();
+    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
+    wait_for_tcp("127.0.0.1", port);
+    mtatest::Options o;
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
+                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\ndelay_warning_time = 1s\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "alice@example.org", "--to", "late@remote.test", "--header",
+                  "Subject: slow one"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto files = mta.wait_for_mail("alice", 1);
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string notice = read_file(files[0]);
+    EXPECT_NE(notice.find("Subject: Delayed Mail (still being retried)"), std::string::npos) << notice;
+    EXPECT_NE(notice.find("Action: delayed"), std::string::npos) << notice;
+    EXPECT_NE(notice.find("Final-Recipient: rfc822; late@remote.test"), std::string::npos) << notice;
+    // Two more deferrals later, still one notice.
+    auto deferrals = [&] {
+        std::size_t n = 0;
+        const std::string log = mta.maillog();
+        for (auto p = log.find("to=<late@remote.test>"); p != std::string::npos; p = log.find("to=<late@remote.test>", p + 1))
+            ++n;
+        return n;
+    };
+    std::size_t seen = deferrals();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (deferrals() < seen + 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the retries are wall-clock time
+    ASSERT_GE(deferrals(), seen + 2) << mta.maillog();
+    EXPECT_EQ(mta.mail_files("alice").size(), 1u) << mta.maillog();
+}
