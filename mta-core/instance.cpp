@@ -900,6 +900,22 @@ std::shared_ptr<Instance> build_instance(const std::string& main_cf_path,
     q.bounce_queue_lifetime = s.time("bounce_queue_lifetime", 'd');
     q.bounce_size_limit = static_cast<std::size_t>(s.integer("bounce_size_limit", 0, 1ll << 30));
     q.delay_warning_time = s.time("delay_warning_time", 'h');
+    {
+        // notify_classes (postconf(5)): bounce and 2bounce are what mta-core
+        // has; the other classes are accepted and send nothing.
+        static constexpr std::string_view known[] = {"bounce", "2bounce", "data", "delay", "policy",
+                                                     "protocol", "resource", "software"};
+        auto qualify = [&](std::string a) {
+            return a.find('@') == std::string::npos ? a + "@" + s.str("myorigin") : a;
+        };
+        for (const auto& c : s.list("notify_classes")) {
+            std::string cls = lower(c);
+            if (std::find(std::begin(known), std::end(known), cls) == std::end(known))
+                throw ConfigError("notify_classes: unknown class \"" + c + "\"");
+            if (cls == "bounce") q.bounce_notice_recipient = qualify(s.str("bounce_notice_recipient"));
+            if (cls == "2bounce") q.double_bounce_notice_recipient = qualify(s.str("2bounce_notice_recipient"));
+        }
+    }
     q.lmtp_line_length_limit = static_cast<std::size_t>(s.integer("lmtp_line_length_limit", 0, 1 << 20));
     std::string error;
     auto transport_of = [&](std::string_view param) -> std::optional<delivery::Nexthop> {

@@ -22,7 +22,7 @@ using K = Kind;
 // Columns: name, default, support, hint, computed, raw, kind, default time unit
 // (see ParamInfo). Kinds and time units follow postconf(5).
 constexpr ParamInfo params[] = {
-    {"2bounce_notice_recipient", "postmaster", S::ignored, "notices are not sent", false, false, K::text, 0},
+    {"2bounce_notice_recipient", "postmaster", S::supported, "", false, false, K::text, 0},
     {"access_map_defer_code", "450", S::supported, "", false, false, K::integer, 0},
     {"access_map_reject_code", "554", S::supported, "", false, false, K::integer, 0},
     {"address_verify_map", "btree:$data_directory/verify_cache", S::unsupported, "address verification (reject_unverified_*) is not supported; use check_policy_service", false, false, K::text, 0},
@@ -40,7 +40,7 @@ constexpr ParamInfo params[] = {
     {"authorized_submit_users", "static:anyone", S::supported, "", false, false, K::text, 0},
     {"biff", "yes", S::ignored, "there is no comsat notification", false, false, K::boolean, 0},
     {"body_checks", "", S::unsupported, "body_checks are not applied; use smtpd_milters", false, false, K::text, 0},
-    {"bounce_notice_recipient", "postmaster", S::ignored, "notices are not sent", false, false, K::text, 0},
+    {"bounce_notice_recipient", "postmaster", S::supported, "", false, false, K::text, 0},
     {"bounce_queue_lifetime", "5d", S::supported, "", false, false, K::time, 'd'},
     {"bounce_size_limit", "50000", S::supported, "", false, false, K::integer, 0},
     {"broken_sasl_auth_clients", "no", S::ignored, "AUTH= is not advertised", false, false, K::boolean, 0},
@@ -154,7 +154,7 @@ constexpr ParamInfo params[] = {
     {"newaliases_path", "/usr/bin/newaliases", S::ignored, "Postfix installation path", false, false, K::text, 0},
     {"non_fqdn_reject_code", "504", S::supported, "", false, false, K::integer, 0},
     {"non_smtpd_milters", "", S::supported, "", false, false, K::text, 0},
-    {"notify_classes", "resource, software", S::unsupported, "notices to the postmaster are not sent", false, false, K::text, 0},
+    {"notify_classes", "resource, software", S::supported, "", false, false, K::text, 0},
     {"owner_request_special", "yes", S::ignored, "owner- aliases are not treated specially", false, false, K::boolean, 0},
     {"parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps", S::supported, "", false, false, K::text, 0},
     {"plaintext_reject_code", "450", S::supported, "", false, false, K::integer, 0},

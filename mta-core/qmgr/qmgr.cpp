@@ -461,6 +461,25 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
                 }
             }
         }
+        // A bounce (or notice) that cannot be delivered: the postmaster's, with
+        // notify_classes = 2bounce; never a notice about a notice.
+        if (!failures.empty() && env.sender.empty() && env.protocol != kNoticeProtocol &&
+            !settings.double_bounce_notice_recipient.empty()) {
+            std::string to = settings.double_bounce_notice_recipient;
+            auto op = queue_notice(id, to, failures, loaded->content, arrival, report_options(env));
+            std::string notice_id = co_await std::move(op);
+            if (!notice_id.empty())
+                maillog::line("bounce", id + ": postmaster non-delivery notification: " + notice_id);
+        }
+        if (!failures.empty() && !env.sender.empty() && !settings.bounce_notice_recipient.empty()) {
+            std::string to = settings.bounce_notice_recipient;
+            ReportOptions headers = report_options(env);
+            headers.headers_only = true;  // the postmaster's copy: the header only (Postfix)
+            auto op = queue_notice(id, to, failures, loaded->content, arrival, headers);
+            std::string notice_id = co_await std::move(op);
+            if (!notice_id.empty())
+                maillog::line("bounce", id + ": postmaster non-delivery notification: " + notice_id);
+        }
         if (!failures.empty() && !env.sender.empty()) {
             queue::Envelope bounce;
             bounce.id = store.new_id();
@@ -548,6 +567,27 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
             if (!env.recipients[i].done && std::find(done.begin(), done.end(), i) == done.end()) ++remaining;
         if (remaining == 0) maillog::line("qmgr", id + ": removed");
         finish(id, remaining > 0 && deferred, std::move(waiting_why), warned);
+    }
+
+    // A report to the postmaster, from the null sender; its protocol marks it
+    // so that its own failure makes no further notice. The new id, or "".
+    static constexpr const char* kNoticeProtocol = "notice";
+    asio::awaitable<std::string> queue_notice(std::string id, std::string to, std::vector<Failure> failures,
+                                              std::string original, std::int64_t arrival, ReportOptions options) {
+        queue::Envelope notice;
+        notice.id = store.new_id();
+        notice.arrival = std::time(nullptr);
+        notice.recipients.push_back({to, to, false, 0});
+        notice.protocol = kNoticeProtocol;
+        std::string content = make_bounce(settings.helo_name, id, to, failures, original, arrival, false, options);
+        auto write = [this, &notice, &content] { return store.commit(notice, content); };
+        int err = co_await on_blocking(std::move(write));
+        if (err) {
+            maillog::line("qmgr", id + ": warning: cannot queue the postmaster notice: " + std::strerror(err));
+            co_return std::string();
+        }
+        schedule(notice.id);
+        co_return notice.id;
     }
 
     ReportOptions report_options(const queue::Envelope& env) const {

@@ -57,6 +57,11 @@ struct Settings {
     // delay_warning_time: after this long in the queue, the sender is told
     // once that the message is still being retried (0: never).
     std::chrono::seconds delay_warning_time{0};
+    // notify_classes: "bounce" sends the postmaster (bounce_notice_recipient)
+    // the header of each bounce; "2bounce" sends 2bounce_notice_recipient a
+    // bounce that could not be returned. Empty: that class is off.
+    std::string bounce_notice_recipient;
+    std::string double_bounce_notice_recipient;
     std::size_t lmtp_line_length_limit = 998;
     // Deliveries at once: per destination (Postfix's
     // smtp_destination_concurrency_limit, and

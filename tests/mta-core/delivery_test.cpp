@@ -343,3 +343,31 @@ TEST(MtaDelivery, ADelayNoticeGoesOutOnceAfterDelayWarningTime) {
     ASSERT_GE(deferrals(), seen + 2) << mta.maillog();
     EXPECT_EQ(mta.mail_files("alice").size(), 1u) << mta.maillog();
 }
+
+// notify_classes = bounce, 2bounce: the postmaster gets the header of each
+// bounce, and a bounce that cannot be returned; never a notice about a notice.
+TEST(MtaDelivery, PostmasterNoticesPerNotifyClasses) {
+    RefusingNexthop sink;
+    mtatest::Options o = sink.options();
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(sink.port) +
+                ", gone.test=smtp:[127.0.0.1]:" + std::to_string(sink.port) + " }\n"
+                "notify_classes = resource, software, bounce, 2bounce\n"
+                "bounce_notice_recipient = postmaster@example.org\n"
+                "2bounce_notice_recipient = postmaster@example.org\n";
+    MtaInstance mta(o);
+    // The sender's own domain refuses too: its bounce cannot be returned.
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "someone@gone.test", "--to", "nobody@remote.test", "--header",
+                  "Subject: twice refused"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto files = mta.wait_for_mail("postmaster", 2);
+    ASSERT_EQ(files.size(), 2u) << mta.maillog();
+    std::string both = read_file(files[0]) + read_file(files[1]);
+    EXPECT_NE(both.find("Final-Recipient: rfc822; nobody@remote.test"), std::string::npos) << both;
+    EXPECT_NE(both.find("Final-Recipient: rfc822; someone@gone.test"), std::string::npos) << "the double bounce: " << both;
+    EXPECT_TRUE(mta.maillog_has("postmaster non-delivery notification"));
+    // Nothing more comes: the notices themselves are delivered, and no notice
+    // is ever made about a notice.
+    EXPECT_TRUE(mta.maillog_has(": removed"));
+    EXPECT_EQ(mta.mail_files("postmaster").size(), 2u);
+}
