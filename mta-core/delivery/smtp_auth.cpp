@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "sasl/sasl.h"
 
 namespace mta::delivery {
 
@@ -24,11 +23,14 @@ std::optional<SaslCredentials> parse_credentials(std::string_view value) {
 }
 
 SaslSecurity parse_sasl_security(std::string_view options) {
-    SaslSecurity s{false, false};
+    SaslSecurity s{false, false, false, false, false};
     std::string word;
     auto flush = [&] {
         if (word == "noplaintext") s.noplaintext = true;
         if (word == "noanonymous") s.noanonymous = true;
+        if (word == "nodictionary") s.nodictionary = true;
+        if (word == "noactive") s.noactive = true;
+        if (word == "mutual_auth") s.mutual_auth = true;
         word.clear();
     };
     for (char c : options) {
@@ -39,26 +41,16 @@ SaslSecurity parse_sasl_security(std::string_view options) {
     return s;
 }
 
-std::optional<std::string> choose_mechanism(const std::vector<std::string>& offered,
-                                            const std::vector<std::string>& filter, const SaslSecurity& security) {
-    // Ours in order of preference; both send the password as it is.
-    for (const char* mine : {"PLAIN", "LOGIN"}) {
-        if (security.noplaintext) break;
-        bool on_offer = std::any_of(offered.begin(), offered.end(), [&](const std::string& m) { return upper(m) == mine; });
+std::string filter_mechanisms(const std::vector<std::string>& offered, const std::vector<std::string>& filter) {
+    std::string out;
+    for (const auto& m : offered) {
         bool allowed = filter.empty() ||
-                       std::any_of(filter.begin(), filter.end(), [&](const std::string& m) { return upper(m) == mine; });
-        if (on_offer && allowed) return std::string(mine);
+                       std::any_of(filter.begin(), filter.end(), [&](const std::string& f) { return upper(f) == upper(m); });
+        if (!allowed) continue;
+        if (!out.empty()) out += ' ';
+        out += upper(m);
     }
-    return std::nullopt;
-}
-
-std::string plain_response(const SaslCredentials& c) {
-    std::string raw;
-    raw.push_back('\0');
-    raw += c.user;
-    raw.push_back('\0');
-    raw += c.password;
-    return sasl::base64_encode(raw);
+    return out;
 }
 
 }  // namespace mta::delivery

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <system_error>
 
+#include "delivery/sasl_client.h"
 #include "net/endpoint_asio.h"
 #include "sasl/sasl.h"
 #include "smtp/dsn.h"
@@ -299,30 +300,37 @@ struct Extensions {
 // otherwise the attempt holds why.
 asio::awaitable<bool> authenticate(Conversation& c, const SessionOptions& o, const Extensions& ext, bool tls,
                                    Attempt& a) {
-    auto mech = choose_mechanism(ext.auth, o.sasl_mechanism_filter, tls ? o.sasl_tls_security : o.sasl_security);
-    if (!mech) {
+    const std::string offered = filter_mechanisms(ext.auth, o.sasl_mechanism_filter);
+    SaslClient client(o.host.empty() ? o.peer : o.host, *o.sasl, tls ? o.sasl_tls_security : o.sasl_security);
+    SaslClient::Start first = client.start(offered);
+    if (first.mechanism.empty()) {
         // Postfix: "SASL authentication failed; cannot authenticate to
         // server ...: no mechanism available"; temporary, try another server.
         fail_all(a, 430, "4.7.0",
-                 "SASL authentication failed; cannot authenticate to server " + o.peer + ": no mechanism available");
+                 "SASL authentication failed; cannot authenticate to server " + o.peer + ": " + first.error);
         a.try_next = true;
         co_return false;
     }
-    std::optional<proto::smtp::Reply> r;
-    if (*mech == "PLAIN") {
-        std::string command = "AUTH PLAIN " + plain_response(*o.sasl) + "\r\n";
-        r = co_await exchange(c, command, o.timeouts.sasl);
-    } else {
-        std::string first = "AUTH LOGIN\r\n";
-        r = co_await exchange(c, first, o.timeouts.sasl);
-        if (r && r->code == 334) {
-            std::string user = sasl::base64_encode(o.sasl->user) + "\r\n";
-            r = co_await exchange(c, user, o.timeouts.sasl);
+    // RFC 4954 4: the initial response on the AUTH line, "=" when empty.
+    std::string command = "AUTH " + first.mechanism;
+    if (first.response) command += " " + (first.response->empty() ? std::string("=") : *first.response);
+    command += "\r\n";
+    std::optional<proto::smtp::Reply> r = co_await exchange(c, command, o.timeouts.sasl);
+    // A bounded number of challenges: no mechanism we use needs more.
+    for (int round = 0; r && r->code == 334 && round < 8; ++round) {
+        std::string challenge = r->lines.empty() ? std::string() : r->lines.front();
+        std::string error;
+        auto response = client.step(challenge, error);
+        if (!response) {
+            // RFC 4954 4: "*" cancels the exchange.
+            std::string cancel = "*\r\n";
+            co_await exchange(c, cancel, o.timeouts.sasl);
+            fail_all(a, 435, "4.7.0", "SASL authentication failed; cannot authenticate to server " + o.peer + ": " + error);
+            a.try_next = true;
+            co_return false;
         }
-        if (r && r->code == 334) {
-            std::string password = sasl::base64_encode(o.sasl->password) + "\r\n";
-            r = co_await exchange(c, password, o.timeouts.sasl);
-        }
+        std::string line = *response + "\r\n";
+        r = co_await exchange(c, line, o.timeouts.sasl);
     }
     if (!r) {
         fail_lost(a, c, " during AUTH");
