@@ -61,7 +61,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 . "$(dirname "$0")/../lib.sh"
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rate_of() { sed -n 's/.*rate=\([0-9.]*\).*/\1/p'; }
 
 load=$tmp/delivery-load

@@ -120,8 +120,6 @@ round() {  # $1 port: messages per second accepted
   /usr/bin/python3 -c "import sys; m,s,e=map(float,sys.argv[1:]); print('%.0f' % (m/(e-s)))" "$messages" "$start" "$end"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 declare -A results
 for r in $(seq "$runs"); do
   for name in postfix postfix+milter mta-core mta-core+milter; do

@@ -123,43 +123,18 @@ mc_pid=$!
 pids+=($mc_pid)
 wait_port "$mc_port"
 
-sent() { grep -c 'status=sent' "$1" 2>/dev/null || true; }
-
 # One round: prints "accepted delivered" in messages per second.
 round() {  # $1 port, $2 maillog
-  local before start end_accept end_deliver target
+  local before start end_accept
   before=$(sent "$2")
-  target=$((before + messages))
   start=$(date +%s.%N)
   smtp-source -s "$sessions" -m "$messages" -l "$size" -f sender@bench.example \
     -t rcpt@remote.example "127.0.0.1:$1"
   end_accept=$(date +%s.%N)
-  for _ in $(seq 6000); do
-    [[ $(sent "$2") -ge $target ]] && break
-    sleep 0.02
-  done
-  end_deliver=$(date +%s.%N)
-  [[ $(sent "$2") -ge $target ]] || { echo "not all delivered in time" >&2; }
-  /usr/bin/python3 -c "import sys; m,s,a,d=map(float,sys.argv[1:]); print('%.0f %.0f' % (m/(a-s), m/(d-s)))" \
-    "$messages" "$start" "$end_accept" "$end_deliver"
+  delivery_rates "$messages" "$start" "$end_accept" "$2" $((before + messages))
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-declare -a pf_acc pf_del mc_acc mc_del
-for r in $(seq "$runs"); do
-  read -r a d < <(round "$pf_port" "$tmp/pf-maillog")
-  pf_acc+=("$a"); pf_del+=("$d")
-  echo "round $r postfix   accepted $a/s delivered $d/s"
-  read -r a d < <(round "$mc_port" "$tmp/mc-maillog")
-  mc_acc+=("$a"); mc_del+=("$d")
-  echo "round $r mta-core  accepted $a/s delivered $d/s"
-done
-pa=$(printf '%s\n' "${pf_acc[@]}" | median); pd=$(printf '%s\n' "${pf_del[@]}" | median)
-ma=$(printf '%s\n' "${mc_acc[@]}" | median); md=$(printf '%s\n' "${mc_del[@]}" | median)
-printf '\n%-10s %12s %12s\n' "median" "accepted/s" "delivered/s"
-printf '%-10s %12s %12s\n' "postfix" "$pa" "$pd" "mta-core" "$ma" "$md"
-/usr/bin/python3 -c "import sys; pa,pd,ma,md=map(float,sys.argv[1:]); print('ratio      %11.1fx %11.1fx' % (ma/pa, md/pd))" "$pa" "$pd" "$ma" "$md"
+compare_mtas "$runs" "$pf_port" "$tmp/pf-maillog" "$mc_port" "$tmp/mc-maillog"
 
 # --- idle sessions ----------------------------------------------------------
 if [[ $idle -gt 0 ]]; then

@@ -21,6 +21,7 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
 
 namespace {
 
@@ -74,11 +75,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
     for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
         s.replace(pos, from.size(), to);
     return s;
-}
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
 }
 
 // Everything the configuration names, for real.

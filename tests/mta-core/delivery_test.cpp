@@ -11,13 +11,9 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
 
 namespace {
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
-}
 
 // A minimal SMTP server (Python) that stores the raw bytes of one DATA
 // exchange, dot-stuffing and all, in a file, then exits. With dsn, it offers

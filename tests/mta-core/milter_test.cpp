@@ -25,6 +25,7 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
 
 namespace {
 
@@ -77,11 +78,6 @@ private:
     int port_;
     Process process_;
 };
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
-}
 
 std::unique_ptr<LineClient> hello(const MtaInstance& mta) {
     auto c = std::make_unique<LineClient>("127.0.0.1", mta.port());

@@ -18,6 +18,19 @@ using namespace testsupport;
 
 std::string mta_core_binary() { return MTA_CORE; }
 
+std::string cmd(dtest::LineClient& c, const std::string& line) {
+    c.send(line + "\r\n");
+    return c.reply();
+}
+
+void make_certificate(const TempDir& dir) {
+    auto r = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem"), "-days", "2", "-subj",
+                  "/CN=mx.test.example"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ::chmod(dir.file("key.pem").c_str(), 0600);
+}
+
 RunResult python(const std::string& script) { return run({"/usr/bin/python3", "-c", script}); }
 
 MtaInstance::MtaInstance(Options options) : options_(std::move(options)) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../delivery/helpers.h"
 #include "support/daemon_process.h"
 #include "support/process.h"
 
@@ -69,6 +70,13 @@ private:
 
 // The program's path.
 std::string mta_core_binary();
+
+// One command line and its reply (the first line of it).
+std::string cmd(dtest::LineClient& c, const std::string& line);
+
+// A self-signed P-256 certificate for mx.test.example, dir/cert.pem and
+// dir/key.pem (openssl from Debian); a failure fails the calling test.
+void make_certificate(const testsupport::TempDir& dir);
 
 // A python3 -c script's output (Debian's /usr/bin/python3).
 testsupport::RunResult python(const std::string& script);

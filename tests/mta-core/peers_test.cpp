@@ -16,21 +16,10 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
+using mtatest::make_certificate;
 
 namespace {
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
-}
-
-void make_certificate(const TempDir& dir) {
-    auto r = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem"), "-days", "2", "-subj",
-                  "/CN=mx.test.example"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    ::chmod(dir.file("key.pem").c_str(), 0600);
-}
 
 }  // namespace
 

@@ -15,23 +15,12 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
+using mtatest::make_certificate;
 
 namespace {
 
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
-}
-
 // A self-signed certificate and key in dir (openssl from Debian).
-void make_certificate(const TempDir& dir) {
-    auto r = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem"), "-days", "2", "-subj",
-                  "/CN=mx.test.example"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    ::chmod(dir.file("key.pem").c_str(), 0600);
-}
-
 std::string tls_config(const TempDir& dir) {
     return "smtpd_tls_cert_file = " + dir.file("cert.pem") + "\nsmtpd_tls_key_file = " + dir.file("key.pem") +
            "\nsmtpd_tls_security_level = may\nsmtpd_tls_received_header = yes\n";

@@ -11,6 +11,7 @@
 
 using namespace testsupport;
 using mtatest::MtaInstance;
+using mtatest::cmd;
 using dtest::LineClient;
 
 namespace {
@@ -22,11 +23,6 @@ std::unique_ptr<LineClient> hello(const MtaInstance& mta, const std::string& hel
     c->send("EHLO " + helo + "\r\n");
     EXPECT_EQ(c->reply().substr(0, 4), "250 ");
     return c;
-}
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
 }
 
 

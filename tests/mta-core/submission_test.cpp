@@ -13,6 +13,7 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::cmd;
 
 namespace {
 
@@ -46,11 +47,6 @@ void make_certificate(const TempDir& dir) {
     auto r = run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("key.pem"), "-out",
                   dir.file("cert.pem"), "-days", "2", "-subj", "/CN=mx.test.example"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
-}
-
-std::string cmd(LineClient& c, const std::string& line) {
-    c.send(line + "\r\n");
-    return c.reply();
 }
 
 }  // namespace
