@@ -367,3 +367,42 @@ TEST(MtaDelivery, PostmasterNoticesPerNotifyClasses) {
     EXPECT_TRUE(mta.maillog_has(": removed"));
     EXPECT_EQ(mta.mail_files("postmaster").size(), 2u);
 }
+
+// maximal_queue_lifetime (shortened to seconds): a message that only ever
+// met 4xx bounces when its time is up, with an RFC 3464 report whose fields
+// are read back here.
+TEST(MtaDelivery, AMessageStillDeferredAtTheEndOfItsLifetimeBounces) {
+    int port = free_port();
+    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
+    wait_for_tcp("127.0.0.1", port);
+    mtatest::Options o;
+    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
+                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nmaximal_queue_lifetime = 2s\n";
+    MtaInstance mta(o);
+    auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
+                  "127.0.0.2", "--from", "alice@example.org", "--to", "late@remote.test", "--header",
+                  "Subject: too late"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto files = mta.wait_for_mail("alice", 1, std::chrono::seconds(20));
+    ASSERT_EQ(files.size(), 1u) << mta.maillog();
+    std::string dsn = read_file(files[0]);
+    // The report's parts and the per-recipient fields (RFC 3464 2.2, 2.3).
+    auto field = [&](const std::string& name) {
+        auto p = dsn.find("\n" + name + ": ");
+        if (p == std::string::npos) return std::string();
+        auto e = dsn.find('\n', p + 1);
+        std::string v = dsn.substr(p + name.size() + 3, e - p - name.size() - 3);
+        if (!v.empty() && v.back() == '\r') v.pop_back();
+        return v;
+    };
+    EXPECT_NE(dsn.find("Content-Type: multipart/report; report-type=delivery-status;"), std::string::npos) << dsn;
+    EXPECT_EQ(field("Subject"), "Undelivered Mail Returned to Sender");
+    EXPECT_EQ(field("Reporting-MTA"), "dns; mx.test.example");
+    EXPECT_EQ(field("Final-Recipient"), "rfc822; late@remote.test");
+    EXPECT_EQ(field("Action"), "failed");
+    EXPECT_EQ(field("Status").substr(0, 2), "4.") << "the last deferral's status, as Postfix reports it";
+    EXPECT_EQ(field("Diagnostic-Code").substr(0, 10), "smtp; 450 ") << dsn;
+    EXPECT_NE(dsn.find("Subject: too late"), std::string::npos) << "the original message comes back";
+    EXPECT_TRUE(mta.maillog_has("status=bounced"));
+    EXPECT_TRUE(mta.maillog_has("status=deferred")) << "it was retried before";
+}
