@@ -448,7 +448,35 @@ TEST(MtaMilter, OpendkimSignatureVerifiesOnTheDeliveredMessage) {
     ASSERT_EQ(verify.exit_code, 0) << verify.output;
     EXPECT_NE(verify.output.find("delivered True"), std::string::npos) << verify.output << delivered;
     EXPECT_NE(verify.output.find("tampered False"), std::string::npos) << verify.output;
-    opendkim.stop();
+    c.reset();  // the session ends, and with it the signer's milter session
+    // And OpenDKIM verifying on the receiving side, behind a second
+    // mta-core: the signed message, sent on as it was delivered, passes.
+    TempDir vdir;
+    auto key = mtatest::python("import re\nprint(''.join(re.findall(r'\"([^\"]*)\"', open('" +
+                               kdir.file("mail.txt") + "').read())))\n");
+    ASSERT_EQ(key.exit_code, 0) << key.output;
+    vdir.write("keys", "mail._domainkey.remote.example " + key.output);
+    int vport = free_port();
+    vdir.write("opendkim.conf", "Syslog no\n"
+                                "Mode v\n"
+                                "AuthservID mx.test.example\n"
+                                "InternalHosts 192.0.2.1\n"  // 127.0.0.1 is verified, not trusted
+                                "TestPublicKeys " + vdir.file("keys") + "\n"
+                                "Socket inet:" + std::to_string(vport) + "@127.0.0.1\n");
+    Process verifier({"/usr/sbin/opendkim", "-f", "-x", vdir.file("opendkim.conf")}, vdir.file("opendkim.log"));
+    wait_for_tcp("127.0.0.1", vport);
+    MtaInstance receiver(with_milters("inet:127.0.0.1:" + std::to_string(vport)));
+    auto sent = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(receiver.port()), "--from",
+                     "sender@remote.example", "--to", "alice@example.org", "--data", files[0]});
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+    auto received = receiver.wait_for_mail("alice", 1);
+    ASSERT_EQ(received.size(), 1u) << receiver.maillog();
+    std::string checked = read_file(received[0]);
+    EXPECT_NE(checked.find("Authentication-Results: mx.test.example;"), std::string::npos) << checked;
+    EXPECT_NE(checked.find("dkim=pass"), std::string::npos) << checked << read_file(vdir.file("opendkim.log"));
+    // libmilter waits for its sessions on SIGTERM; nothing is left to lose.
+    verifier.kill9();
+    opendkim.kill9();
 }
 
 // Postfix's order with smtpd_delay_reject = yes: the milter sees MAIL before
