@@ -246,10 +246,13 @@ asio::awaitable<Outcome> Chain::open(Milter& m) {
 // ("" when none has).
 std::string Chain::macro_packet(Milter& m, char code) {
     auto stage = macro_stage(code);
-    if (!stage) return std::string();
+    // SMFIC_UNKNOWN has no stage of its own in the negotiation:
+    // milter_unknown_command_macros go with it (Postfix's milter8.c).
+    if (!stage && code != 'U') return std::string();
     pm::Macros macros;
     macros.for_command = code;
-    for (const auto& name : m.macros[static_cast<std::size_t>(*stage)]) {
+    const auto& names = stage ? m.macros[static_cast<std::size_t>(*stage)] : settings_->unknown_command_macros;
+    for (const auto& name : names) {
         auto value = macros_(name);
         if (value) macros.values.emplace_back(name, *value);
     }
@@ -394,6 +397,12 @@ asio::awaitable<Outcome> Chain::mail(pm::Mail mail) {
 asio::awaitable<Outcome> Chain::rcpt(pm::Rcpt rcpt) {
     pm::Command command{std::move(rcpt)};
     Outcome o = co_await event('R', std::move(command));
+    co_return o;
+}
+
+asio::awaitable<Outcome> Chain::unknown(std::string line) {
+    pm::Command command{pm::Unknown{std::move(line)}};
+    Outcome o = co_await event('U', std::move(command));
     co_return o;
 }
 

@@ -61,6 +61,9 @@ public:
     boost::asio::awaitable<Outcome> mail(proto::milter::Mail m);
     boost::asio::awaitable<Outcome> rcpt(proto::milter::Rcpt r);
     boost::asio::awaitable<Outcome> data();
+    // An SMTP command mta-core does not know, as the client sent it
+    // (SMFIC_UNKNOWN); a reject replaces mta-core's own 500.
+    boost::asio::awaitable<Outcome> unknown(std::string line);
     // Header fields, end of header, body, end of message, for each milter
     // in turn; message (stored form) is edited in place.
     boost::asio::awaitable<Outcome> message(std::string& message, EnvelopeEdits& edits);

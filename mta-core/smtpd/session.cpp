@@ -1197,6 +1197,14 @@ asio::awaitable<bool> Session::next_command() {
     auto parsed = reader_.take();
     if (!parsed.command) {
         Reply error{parsed.error.code, parsed.error.enhanced + " " + parsed.error.text};
+        if (parsed.unknown_line && milters_ && milter_refusal_.empty()) {
+            // Postfix passes a command it does not know to the milters; a
+            // refusal from one of them is the reply instead of ours.
+            std::string line = *parsed.unknown_line;
+            milter::Outcome o = co_await milters_->unknown(std::move(line));
+            std::optional<Reply> refused = milter_reply(o, "UNKNOWN");
+            if (refused) error = *refused;
+        }
         bool ok = co_await reply(error);
         co_return ok;
     }

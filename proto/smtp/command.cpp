@@ -190,7 +190,11 @@ ParsedCommand parse_command(std::string_view line, const CommandLimits& limits) 
     for (const auto& v : kVerbs)
         if (iequals(word, v.name)) cmd.verb = v.verb;
     // Postfix's reply, code and words, to a verb it does not know.
-    if (cmd.verb == Verb::unknown) return fail(500, "5.5.2", "Error: command not recognized");
+    if (cmd.verb == Verb::unknown) {
+        ParsedCommand unknown = fail(500, "5.5.2", "Error: command not recognized");
+        unknown.unknown_line = std::string(line);
+        return unknown;
+    }
 
     std::string why;
     switch (cmd.verb) {

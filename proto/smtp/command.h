@@ -67,6 +67,10 @@ struct CommandError {
 struct ParsedCommand {
     std::optional<Command> command;  // set on success
     CommandError error;              // otherwise
+    // A verb this parser does not know: the line as it came (printable, at
+    // most max_line), for whoever may still want to see it (a milter's
+    // SMFIC_UNKNOWN, as Postfix passes unknown commands on).
+    std::optional<std::string> unknown_line;
 };
 
 // Parse one command line without its line ending.

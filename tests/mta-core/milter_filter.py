@@ -6,7 +6,7 @@
 #     [--change-header NAME:INDEX:VALUE] [--replace-body TEXT]
 #     [--add-rcpt ADDR] [--del-rcpt ADDR] [--change-from ADDR]
 #     [--quarantine REASON] [--discard] [--tempfail] [--reply 'NNN X.Y.Z text']
-#     [--record FILE]
+#     [--reject-unknown] [--record FILE]
 # SOCKET is libmilter's form: inet:PORT@127.0.0.1 or unix:/path.
 # --record appends what the filter saw (macros, envelope, header fields,
 # body) as lines "event value", for the test to compare.
@@ -32,6 +32,7 @@ p.add_argument('--discard', action='store_true')
 p.add_argument('--tempfail', action='store_true')
 p.add_argument('--reply')
 p.add_argument('--record')
+p.add_argument('--reject-unknown', action='store_true')
 args = p.parse_args()
 
 
@@ -112,6 +113,10 @@ class Filter(Milter.Base):
             self.setreply(code, xcode, text)
             return Milter.REJECT if code.startswith('5') else Milter.TEMPFAIL
         return Milter.CONTINUE
+
+    def unknown(self, cmd):
+        record('unknown', cmd.decode() if isinstance(cmd, bytes) else cmd)
+        return Milter.REJECT if args.reject_unknown else Milter.CONTINUE
 
     def abort(self):
         record('abort', '')

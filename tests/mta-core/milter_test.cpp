@@ -739,3 +739,23 @@ TEST(MtaMilter, NonSmtpdMilterRejectOfLocalMailBouncesIt) {
     EXPECT_TRUE(mta.mail_files("bob").empty());
     EXPECT_TRUE(std::filesystem::is_empty(mta.queue_dir() + "/maildrop"));
 }
+
+// A command mta-core does not know goes to the milters (SMFIC_UNKNOWN), as
+// Postfix passes it; mta-core answers 500, or the milter's refusal.
+TEST(MtaMilter, UnknownCommandsReachTheMilter) {
+    TempDir dir;
+    PyMilter filter(dir, {});
+    MtaInstance mta(with_milters(filter.address()));
+    auto c = hello(mta);
+    EXPECT_EQ(cmd(*c, "XFOO some argument"), "500 5.5.2 Error: command not recognized");
+    EXPECT_EQ(cmd(*c, "NOOP"), "250 2.0.0 Ok");
+    EXPECT_NE(filter.record().find("unknown XFOO some argument"), std::string::npos) << filter.record();
+
+    TempDir dir2;
+    PyMilter refusing(dir2, {"--reject-unknown"});
+    MtaInstance mta2(with_milters(refusing.address()));
+    auto c2 = hello(mta2);
+    std::string reply = cmd(*c2, "XBAR");
+    EXPECT_EQ(reply.substr(0, 4), "550 ") << reply;
+    EXPECT_TRUE(mta2.maillog_has("milter-reject: UNKNOWN from unknown[127.0.0.1]")) << mta2.maillog();
+}
