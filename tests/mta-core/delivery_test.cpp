@@ -11,54 +11,11 @@
 using namespace testsupport;
 using dtest::LineClient;
 using mtatest::MtaInstance;
+using mtatest::capture_server;
+using mtatest::wait_for_file;
 using mtatest::cmd;
 
 namespace {
-
-// A minimal SMTP server (Python) that stores the raw bytes of one DATA
-// exchange, dot-stuffing and all, in a file, then exits. With dsn, it offers
-// DSN too; every command line it gets is kept in FILE.commands.
-Process capture_server(const TempDir& dir, int port, bool dsn = false) {
-    dir.write("capture.py",
-              "import socket, sys\n"
-              "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-              "srv.bind(('127.0.0.1', int(sys.argv[1]))); srv.listen(1)\n"
-              "done = False\n"
-              "while not done:\n"
-              "  c, _ = srv.accept(); f = c.makefile('rb')\n"
-              "  try:\n"
-              "   c.sendall(b'220 capture ESMTP\\r\\n')\n"
-              "   while True:\n"
-              "    line = f.readline()\n"
-              "    if not line: break\n"
-              "    open(sys.argv[2] + '.commands', 'ab').write(line)\n"
-              "    verb = line[:4].upper()\n"
-              "    if verb == b'EHLO': c.sendall(b'250-capture\\r\\n' + (b'250-DSN\\r\\n' if sys.argv[3] == '1' else b'')"
-              " + b'250 8BITMIME\\r\\n')\n"
-              "    elif verb == b'DATA':\n"
-              "        c.sendall(b'354 go\\r\\n'); raw = b''\n"
-              "        while not raw.endswith(b'\\r\\n.\\r\\n'): raw += f.readline()\n"
-              "        open(sys.argv[2], 'wb').write(raw); c.sendall(b'250 2.0.0 captured\\r\\n'); done = True\n"
-              "    elif verb == b'QUIT': c.sendall(b'221 bye\\r\\n'); break\n"
-              "    else: c.sendall(b'250 2.0.0 ok\\r\\n')\n"
-              "  except OSError:\n"
-              "   pass  # a probe that connected and left\n");
-    Process p({"/usr/bin/python3", dir.file("capture.py"), std::to_string(port), dir.file("captured"),
-               dsn ? "1" : "0"},
-              dir.file("capture.log"));
-    wait_for_tcp("127.0.0.1", port);
-    return p;
-}
-
-bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    struct stat st;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, bounded
-    }
-    return false;
-}
 
 // Postfix's smtp-sink refusing every RCPT with 5xx, as remote.test's
 // nexthop (transport_maps).

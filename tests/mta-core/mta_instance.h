@@ -78,6 +78,14 @@ std::string cmd(dtest::LineClient& c, const std::string& line);
 // dir/key.pem (openssl from Debian); a failure fails the calling test.
 void make_certificate(const testsupport::TempDir& dir);
 
+// A minimal SMTP server (Python) on 127.0.0.1:port that keeps the raw bytes
+// of one DATA exchange, dot-stuffing and all, in dir/captured, then exits;
+// every command line it got is in dir/captured.commands. With dsn it offers
+// DSN in its EHLO reply.
+testsupport::Process capture_server(const testsupport::TempDir& dir, int port, bool dsn = false);
+// Poll until a file exists and is not empty (bounded).
+bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
 // A python3 -c script's output (Debian's /usr/bin/python3).
 testsupport::RunResult python(const std::string& script);
 

@@ -53,7 +53,7 @@ void make_certificate(const TempDir& dir) {
 
 class MtaSubmission : public ::testing::Test {
 protected:
-    void start(const std::string& login_map) {
+    void start(const std::string& login_map, const std::string& extra_main_cf = "") {
         make_certificate(certs_);
         certs_.write("login_maps.pcre", login_map + "\n");
         submission_port_ = free_port();
@@ -69,7 +69,8 @@ protected:
                     "smtpd_sasl_security_options = noanonymous\n"
                     "smtpd_sender_login_maps = pcre:" + certs_.file("login_maps.pcre") + "\n"
                     "smtpd_sender_restrictions = reject_non_fqdn_sender, reject_sender_login_mismatch, permit\n"
-                    "smtpd_recipient_restrictions = permit_sasl_authenticated, reject_unauth_destination\n";
+                    "smtpd_recipient_restrictions = permit_sasl_authenticated, reject_unauth_destination\n" +
+                    extra_main_cf;
         o.master_cf = "127.0.0.1:" + std::to_string(submission_port_) + " inet n - n - - smtpd\n"
                       "  -o smtpd_tls_security_level=encrypt\n"
                       "  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n";
@@ -171,4 +172,64 @@ TEST_F(MtaSubmission, ClassicLoginMapRefusesUnauthenticatedSendersOnPort25) {
     EXPECT_EQ(cmd(c, "RSET"), "250 2.0.0 Ok");
     EXPECT_EQ(cmd(c, "MAIL FROM:<>"), "250 2.1.0 Ok");
     EXPECT_EQ(cmd(c, "RCPT TO:<alice@example.org>"), "250 2.1.5 Ok") << "the null sender has no owner";
+}
+
+// The smuggling sequences, submitted on the submission port with AUTH over
+// TLS and relayed on: the receiving server gets one message whose lines all
+// end in CRLF, dot-stuffed, and never a command hidden in the data.
+TEST_F(MtaSubmission, SmugglingSequencesReachTheNextHopAsOneCleanMessage) {
+    TempDir cap;
+    int port = free_port();
+    Process server = mtatest::capture_server(cap, port);
+    start("/^(.*)@example\\.org$/ ${1}", "relayhost = [127.0.0.1]:" + std::to_string(port) + "\n");
+    const std::vector<std::string> tricks{"\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r", "\r.\n", "\n.\r",
+                                          "\r.\r\n", "\r\n.\r", "\r\n\0.\r\n", "\r\n.\r\r\n"};
+    std::string body;
+    for (std::size_t i = 0; i < tricks.size(); ++i)
+        body += "part " + std::to_string(i) + tricks[i] + "MAIL FROM:<evil@remote.example>\r\nRCPT TO:<victim" +
+                std::to_string(i) + "@remote.example>\r\nDATA\r\n";
+    // Raw bytes over TLS after AUTH PLAIN, so no client library cleans them up.
+    std::string hex;
+    for (unsigned char ch : "Subject: smuggle\r\n\r\n" + body + "the end\r\n.\r\n") {
+        char b[3];
+        std::snprintf(b, sizeof b, "%02x", ch);
+        hex += b;
+    }
+    auto r = mtatest::python(
+        "import base64, socket, ssl\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        "s = socket.create_connection(('127.0.0.1', " + std::to_string(submission_port_) + "))\n"
+        "f = s.makefile('rb')\n"
+        "def reply(f):\n"
+        "    while True:\n"
+        "        line = f.readline()\n"
+        "        if line[3:4] != b'-': return line\n"
+        "reply(f); s.sendall(b'EHLO laptop.example\\r\\n'); reply(f)\n"
+        "s.sendall(b'STARTTLS\\r\\n'); reply(f)\n"
+        "t = ctx.wrap_socket(s); g = t.makefile('rb')\n"
+        "t.sendall(b'EHLO laptop.example\\r\\n'); reply(g)\n"
+        "auth = base64.b64encode(b'\\0' + " + py(sasl_.user) + ".encode() + b'\\0' + " + py(sasl_.password) +
+        ".encode())\n"
+        "t.sendall(b'AUTH PLAIN ' + auth + b'\\r\\n'); print('auth', reply(g))\n"
+        "t.sendall(b'MAIL FROM:<" + sasl_.user + "@example.org>\\r\\n'); print('mail', reply(g))\n"
+        "t.sendall(b'RCPT TO:<friend@remote.example>\\r\\n'); print('rcpt', reply(g))\n"
+        "t.sendall(b'DATA\\r\\n'); reply(g)\n"
+        "t.sendall(bytes.fromhex('" + hex + "')); print('data', reply(g))\n"
+        "t.sendall(b'QUIT\\r\\n'); reply(g)\n");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_NE(r.output.find("data b'250 2.0.0 Ok: queued as"), std::string::npos) << r.output;
+    ASSERT_TRUE(mtatest::wait_for_file(cap.file("captured"))) << mta_->maillog();
+    std::string raw = read_file(cap.file("captured"));
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '\r') {
+            ASSERT_TRUE(i + 1 < raw.size() && raw[i + 1] == '\n') << "bare CR at " << i;
+        }
+        if (raw[i] == '\n') {
+            ASSERT_TRUE(i > 0 && raw[i - 1] == '\r') << "bare LF at " << i;
+        }
+    }
+    EXPECT_NE(raw.find("the end\r\n.\r\n"), std::string::npos) << raw;
+    std::string commands = read_file(cap.file("captured.commands"));
+    EXPECT_EQ(commands.find("victim"), std::string::npos) << "a smuggled command reached the next hop:\n" << commands;
+    EXPECT_EQ(commands.find("MAIL FROM:<evil"), std::string::npos) << commands;
 }
