@@ -3,11 +3,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <memory>
+#include <chrono>
 
+#include "net/deadline.h"
 #include "net/endpoint_asio.h"
 
 namespace mta::milter {
@@ -16,35 +16,6 @@ namespace asio = boost::asio;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-// Closes the socket when the time is up, unless destroyed first; the
-// handler holds only the shared state, never the connection.
-class Deadline {
-public:
-    Deadline(asio::any_io_executor ex, std::chrono::milliseconds after, asio::generic::stream_protocol::socket& s)
-        : timer_(ex, after), state_(std::make_shared<State>()) {
-        auto* socket = &s;
-        timer_.async_wait([state = state_, socket](boost::system::error_code ec) {
-            if (ec || state->disarmed) return;
-            state->expired = true;
-            boost::system::error_code ignored;
-            socket->close(ignored);
-        });
-    }
-    ~Deadline() {
-        state_->disarmed = true;
-        timer_.cancel();
-    }
-    bool expired() const { return state_->expired; }
-
-private:
-    struct State {
-        bool disarmed = false;
-        bool expired = false;
-    };
-    asio::steady_timer timer_;
-    std::shared_ptr<State> state_;
-};
 
 std::string describe(const boost::system::error_code& ec) {
     if (ec == asio::error::eof) return "Connection closed by peer";
@@ -75,7 +46,8 @@ asio::awaitable<std::string> Connection::connect() {
     boost::system::error_code ec;
     socket_.open(ep.protocol(), ec);
     if (ec) co_return describe(ec);
-    Deadline guard(socket_.get_executor(), spec_.connect_timeout, socket_);
+    proto::net::Deadline guard(socket_.get_executor(), std::chrono::steady_clock::now() + spec_.connect_timeout,
+                               proto::net::closing(socket_));
     std::tie(ec) = co_await socket_.async_connect(ep, use_nothrow);
     if (guard.expired()) co_return std::string("Connection timed out");
     if (ec) co_return describe(ec);
@@ -86,7 +58,8 @@ asio::awaitable<std::string> Connection::connect() {
 
 asio::awaitable<std::string> Connection::write(std::string packet, std::chrono::milliseconds timeout) {
     if (!socket_.is_open()) co_return std::string("Connection closed");
-    Deadline guard(socket_.get_executor(), timeout, socket_);
+    proto::net::Deadline guard(socket_.get_executor(), std::chrono::steady_clock::now() + timeout,
+                               proto::net::closing(socket_));
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(packet), use_nothrow);
     (void)n;
     if (guard.expired()) co_return std::string("Connection timed out");
@@ -96,7 +69,8 @@ asio::awaitable<std::string> Connection::write(std::string packet, std::chrono::
 
 asio::awaitable<std::string> Connection::read(std::chrono::milliseconds timeout, proto::milter::Reply& reply) {
     if (!socket_.is_open()) co_return std::string("Connection closed");
-    Deadline guard(socket_.get_executor(), timeout, socket_);
+    proto::net::Deadline guard(socket_.get_executor(), std::chrono::steady_clock::now() + timeout,
+                               proto::net::closing(socket_));
     while (true) {
         if (!in_.empty()) {
             auto r = reader_.feed(in_);

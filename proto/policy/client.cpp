@@ -6,12 +6,12 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
 
+#include "net/deadline.h"
 #include "net/endpoint_asio.h"
 
 namespace proto::policy {
@@ -35,35 +35,6 @@ bool readable_now(Protocol::socket& s) {
     pollfd p{s.native_handle(), POLLIN, 0};
     return ::poll(&p, 1, 0) != 0;
 }
-
-// Runs on_expiry (closing a socket, which fails its pending operation) if the
-// deadline passes while armed. The shared flag matters: a timer that already
-// fired has its handler queued, and cancel() can no longer stop it.
-class Deadline {
-public:
-    template <typename F>
-    Deadline(asio::any_io_executor ex, SteadyClock::time_point at, F on_expiry)
-        : timer_(ex, at), state_(std::make_shared<State>()) {
-        timer_.async_wait([state = state_, f = std::move(on_expiry)](boost::system::error_code ec) {
-            if (ec || state->disarmed) return;
-            state->expired = true;
-            f();
-        });
-    }
-    ~Deadline() {
-        state_->disarmed = true;
-        timer_.cancel();
-    }
-    bool expired() const { return state_->expired; }
-
-private:
-    struct State {
-        bool disarmed = false;
-        bool expired = false;
-    };
-    asio::steady_timer timer_;
-    std::shared_ptr<State> state_;
-};
 
 }  // namespace
 
@@ -92,10 +63,7 @@ struct Client::Impl {
     asio::awaitable<std::string> exchange(PooledConnection& c, const std::string& wire,
                                           SteadyClock::time_point deadline, Action& out) {
         // Any step past the deadline closes the socket, which fails the pending operation.
-        Deadline guard(executor, deadline, [&c] {
-            boost::system::error_code ignored;
-            c.socket.close(ignored);
-        });
+        proto::net::Deadline guard(executor, deadline, proto::net::closing(c.socket));
         auto [wec, wn] = co_await asio::async_write(c.socket, asio::buffer(wire), use_nothrow);
         if (wec) co_return guard.expired() ? "timeout" : "write: " + wec.message();
         asio::streambuf buf(options.reply_limits.max_request);
@@ -124,11 +92,7 @@ struct Client::Impl {
             error = e.what();
             co_return nullptr;
         }
-        auto* socket = &c->socket;
-        Deadline guard(executor, deadline, [socket] {
-            boost::system::error_code ignored;
-            socket->close(ignored);
-        });
+        proto::net::Deadline guard(executor, deadline, proto::net::closing(c->socket));
         auto [ec] = co_await c->socket.async_connect(ep, use_nothrow);
         if (ec) {
             error = guard.expired() ? "connect timeout" : "connect: " + ec.message();
