@@ -17,17 +17,27 @@ using mtatest::cmd;
 
 namespace {
 
-// Postfix's smtp-sink refusing every RCPT with 5xx, as remote.test's
-// nexthop (transport_maps).
+// Postfix's smtp-sink refusing every RCPT, as remote.test's nexthop
+// (transport_maps): with 5xx (smtp-sink -f), or with 4xx (-r) for a
+// DeferringNexthop.
 struct RefusingNexthop {
-    int port = free_port();
-    Process process{{"/usr/sbin/smtp-sink", "-u", "nobody", "-f", "RCPT", "127.0.0.1:" + std::to_string(port), "10"}};
-    RefusingNexthop() { wait_for_tcp("127.0.0.1", port); }
-    mtatest::Options options() const {
+    explicit RefusingNexthop(const char* refusal = "-f")
+        : process({"/usr/sbin/smtp-sink", "-u", "nobody", refusal, "RCPT", "127.0.0.1:" + std::to_string(port), "10"}) {
+        wait_for_tcp("127.0.0.1", port);
+    }
+    std::string transport_maps() const {
+        return "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
+    }
+    mtatest::Options options(const std::string& extra = "") const {
         mtatest::Options o;
-        o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n";
+        o.main_cf = transport_maps() + extra;
         return o;
     }
+    int port = free_port();
+    Process process;
+};
+struct DeferringNexthop : RefusingNexthop {
+    DeferringNexthop() : RefusingNexthop("-r") {}
 };
 
 }  // namespace
@@ -229,13 +239,8 @@ TEST(MtaDelivery, AFilterActionSendsTheMessageToTheFilter) {
 // server's reply above the recipients it holds back) and until when, then
 // the queue's shape by domain and age (qshape).
 TEST(MtaDelivery, QueueListShowsWhyAndUntilWhenAndTheShape) {
-    int port = free_port();
-    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
-    wait_for_tcp("127.0.0.1", port);
-    mtatest::Options o;
-    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
-                "minimal_backoff_time = 300s\nmaximal_backoff_time = 600s\n";
-    MtaInstance mta(o);
+    DeferringNexthop sink;
+    MtaInstance mta(sink.options("minimal_backoff_time = 300s\nmaximal_backoff_time = 600s\n"));
     auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
                   "127.0.0.2", "--from", "alice@example.org", "--to", "a@remote.test,b@remote.test"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -264,13 +269,8 @@ TEST(MtaDelivery, QueueListShowsWhyAndUntilWhenAndTheShape) {
 // delay_warning_time: a message still waiting after it tells its sender
 // once ("Delayed Mail", Action: delayed), however many tries follow.
 TEST(MtaDelivery, ADelayNoticeGoesOutOnceAfterDelayWarningTime) {
-    int port = free_port();
-    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
-    wait_for_tcp("127.0.0.1", port);
-    mtatest::Options o;
-    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
-                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\ndelay_warning_time = 1s\n";
-    MtaInstance mta(o);
+    DeferringNexthop sink;
+    MtaInstance mta(sink.options("minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\ndelay_warning_time = 1s\n"));
     auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
                   "127.0.0.2", "--from", "alice@example.org", "--to", "late@remote.test", "--header",
                   "Subject: slow one"});
@@ -329,13 +329,8 @@ TEST(MtaDelivery, PostmasterNoticesPerNotifyClasses) {
 // met 4xx bounces when its time is up, with an RFC 3464 report whose fields
 // are read back here.
 TEST(MtaDelivery, AMessageStillDeferredAtTheEndOfItsLifetimeBounces) {
-    int port = free_port();
-    Process sink({"/usr/sbin/smtp-sink", "-u", "nobody", "-r", "RCPT", "127.0.0.1:" + std::to_string(port), "10"});
-    wait_for_tcp("127.0.0.1", port);
-    mtatest::Options o;
-    o.main_cf = "transport_maps = inline:{ remote.test=smtp:[127.0.0.1]:" + std::to_string(port) + " }\n"
-                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nmaximal_queue_lifetime = 2s\n";
-    MtaInstance mta(o);
+    DeferringNexthop sink;
+    MtaInstance mta(sink.options("minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nmaximal_queue_lifetime = 2s\n"));
     auto r = run({"swaks", "--server", "127.0.0.1", "--port", std::to_string(mta.port()), "--local-interface",
                   "127.0.0.2", "--from", "alice@example.org", "--to", "late@remote.test", "--header",
                   "Subject: too late"});
