@@ -502,6 +502,27 @@ TEST(MtaMilter, RestrictionsRunBeforeTheMilterAtEachStageAndDelayedAtRcpt) {
     EXPECT_NE(seen.find("rcpt <bob@example.org>"), std::string::npos) << seen;
 }
 
+namespace {
+
+// A content filter's two verdicts in one session: the bad message is refused
+// with 550 at the end of data (and logged as Postfix logs it), then after
+// RSET a clean one is queued; the clean one as delivered is returned.
+std::string refused_then_clean(const MtaInstance& mta, const std::string& bad, const std::string& filter_log) {
+    auto c = hello(mta);
+    std::string refused = send_message(*c, "sender@remote.example", {"alice@example.org"}, bad);
+    EXPECT_EQ(refused.substr(0, 4), "550 ") << refused << read_file(filter_log);
+    EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: " + refused.substr(4)))
+        << mta.maillog();
+    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
+    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
+              "250 2.0.0 Ok: queued as ");
+    auto files = mta.wait_for_mail("alice", 1);
+    EXPECT_EQ(files.size(), 1u) << mta.maillog();
+    return files.size() == 1 ? read_file(files[0]) : std::string();
+}
+
+}  // namespace
+
 // clamav-milter with a real clamd whose only signature is the EICAR test
 // string, made here with sigtool (nothing is downloaded): the EICAR message
 // is refused at the end of DATA, a clean one is queued and marked scanned.
@@ -527,18 +548,8 @@ TEST(MtaMilter, ClamavMilterRejectsTheEicarTestFile) {
     Process milter({"/usr/sbin/clamav-milter", "-c", cdir.file("clamav-milter.conf")}, cdir.file("clamav-milter.out"));
     wait_for_tcp("127.0.0.1", port);
     MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(port)));
-    auto c = hello(mta);
-    std::string infected = send_message(*c, "sender@remote.example", {"alice@example.org"},
-                                        "Subject: test\r\n\r\n" + eicar + "\r\n");
-    EXPECT_EQ(infected.substr(0, 4), "550 ") << infected << read_file(cdir.file("clamav-milter.log"));
-    EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: " + infected.substr(4)))
-        << mta.maillog();
-    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
-    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
-              "250 2.0.0 Ok: queued as ");
-    auto files = mta.wait_for_mail("alice", 1);
-    ASSERT_EQ(files.size(), 1u) << mta.maillog();
-    std::string clean = read_file(files[0]);
+    std::string clean =
+        refused_then_clean(mta, "Subject: test\r\n\r\n" + eicar + "\r\n", cdir.file("clamav-milter.log"));
     EXPECT_NE(clean.find("X-Virus-Scanned: clamav-milter"), std::string::npos) << clean;
     EXPECT_NE(clean.find("X-Virus-Status: Clean"), std::string::npos) << clean;
     EXPECT_EQ(clean.find("EICAR"), std::string::npos);
@@ -562,19 +573,10 @@ TEST(MtaMilter, SpamassMilterRejectsGtube) {
                    sdir.file("spamass-milter.log"));
     wait_for_tcp("127.0.0.1", port);
     MtaInstance mta(with_milters("inet:127.0.0.1:" + std::to_string(port)));
-    auto c = hello(mta);
-    std::string spam = send_message(*c, "sender@remote.example", {"alice@example.org"},
-                                    "Subject: buy now\r\n\r\n"
-                                    "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n");
-    EXPECT_EQ(spam.substr(0, 4), "550 ") << spam << read_file(sdir.file("spamass-milter.log"));
-    EXPECT_TRUE(mta.maillog_has("milter-reject: END-OF-MESSAGE from unknown[127.0.0.1]: " + spam.substr(4)))
-        << mta.maillog();
-    EXPECT_EQ(cmd(*c, "RSET"), "250 2.0.0 Ok");
-    EXPECT_EQ(send_message(*c, "sender@remote.example", {"alice@example.org"}, kMessage).substr(0, 24),
-              "250 2.0.0 Ok: queued as ");
-    auto files = mta.wait_for_mail("alice", 1);
-    ASSERT_EQ(files.size(), 1u) << mta.maillog();
-    std::string clean = read_file(files[0]);
+    std::string clean = refused_then_clean(mta,
+                                           "Subject: buy now\r\n\r\n"
+                                           "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n",
+                                           sdir.file("spamass-milter.log"));
     EXPECT_NE(clean.find("X-Spam-Checker-Version: SpamAssassin"), std::string::npos) << clean;
     EXPECT_NE(clean.find("X-Spam-Status: No"), std::string::npos) << clean;
     milter.stop();
