@@ -329,10 +329,6 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         std::string error;
         auto load = [this, id, &error] { return store.load(queue::Place::active, id, &error); };
         auto loaded = co_await on_blocking(std::move(load));
-        // Whether the delay notice went out already (the note of the last deferral).
-        auto read_note = [this, id] { return store.read_defer_info(id); };
-        std::optional<queue::DeferInfo> note = co_await on_blocking(std::move(read_note));
-        bool warned = note && note->warned;
         if (!loaded) {
             if (error != "No such file or directory") {
                 maillog::line("qmgr", id + ": warning: corrupt queue file: " + error);
@@ -528,6 +524,14 @@ struct QueueManager::Impl : std::enable_shared_from_this<Impl> {
         }
         // RFC 3464 "delayed": once, after delay_warning_time, for the
         // recipients still waiting whose NOTIFY allows it (the default does).
+        // Whether the delay notice went out already (the note of the last
+        // deferral): read only where one may be due, not for every delivery.
+        bool warned = false;
+        if (deferred && settings.delay_warning_time.count() > 0) {
+            auto read_note = [this, id] { return store.read_defer_info(id); };
+            std::optional<queue::DeferInfo> note = co_await on_blocking(std::move(read_note));
+            warned = note && note->warned;
+        }
         if (deferred && !warned && !env.sender.empty() && settings.delay_warning_time.count() > 0 &&
             std::time(nullptr) - arrival >= settings.delay_warning_time.count()) {
             std::vector<Failure> delays;
